@@ -1,0 +1,61 @@
+"""Array-namespace helpers shared by every accelerated implementation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+
+__all__ = [
+    "compute_dtype",
+    "from_compute",
+    "is_torch",
+    "log_softmax",
+    "logsumexp",
+    "namespace",
+    "to_compute",
+    "xlogy",
+]
+
+Array = Any
+
+
+def namespace(*arrays: Array) -> Any:
+    """The array-api-compat namespace of ``arrays`` (NumPy, Torch or CuPy); ``None`` entries skipped."""
+    return array_api_compat.array_namespace(*[a for a in arrays if a is not None])
+
+
+def is_torch(x: Array) -> bool:
+    return bool(array_api_compat.is_torch_array(x))
+
+
+def compute_dtype(x: Array, xp: Any) -> Any:
+    """float64 stays float64; everything else floating is computed in float32."""
+    return xp.float64 if x.dtype == xp.float64 else xp.float32
+
+
+def to_compute(x: Array, xp: Any) -> Array:
+    dt = compute_dtype(x, xp)
+    return x if x.dtype == dt else xp.astype(x, dt)
+
+
+def from_compute(y: Array, like: Array, xp: Any) -> Array:
+    """Cast a computed result back to the floating dtype of ``like``."""
+    return y if y.dtype == like.dtype else xp.astype(y, like.dtype)
+
+
+def xlogy(x: Array, y: Array, xp: Any) -> Array:
+    """``x * log(y)`` with 0 where ``x == 0``."""
+    safe = xp.where(x == 0, xp.ones_like(y), y)
+    return xp.where(x == 0, xp.zeros_like(x), x * xp.log(safe))
+
+
+def logsumexp(z: Array, xp: Any, axis: int = -1, keepdims: bool = False) -> Array:
+    """Stable ``log Σ exp z``; rows may hold ``-inf`` entries (not only ``-inf``)."""
+    m = xp.max(z, axis=axis, keepdims=True)
+    out = xp.log(xp.sum(xp.exp(z - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax(z: Array, xp: Any, axis: int = -1) -> Array:
+    return z - logsumexp(z, xp, axis=axis, keepdims=True)

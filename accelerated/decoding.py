@@ -1,0 +1,1 @@
+"""Accelerated (array API: Torch, CuPy, NumPy) implementations of the ``decoding`` family."""

@@ -1,0 +1,10 @@
+"""entropy-atlas reference layer: readable NumPy float64 definitions, one function per method id.
+
+These functions are the definitions people audit and port. They are deliberately simple (explicit
+loops are allowed), always compute in float64, validate their inputs with :mod:`spec.validate`, and
+never import :mod:`accelerated`.
+"""
+
+from reference import categorical, decoding, policy
+
+__all__ = ["categorical", "decoding", "policy"]

@@ -1,0 +1,36 @@
+"""Small float64 helpers shared by the reference implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+
+
+def as_f64(x: npt.ArrayLike) -> F64:
+    """``x`` as a float64 NumPy array (copying only when needed)."""
+    return np.asarray(x, dtype=np.float64)
+
+
+def xlogy(x: F64, y: F64) -> F64:
+    """``x * log(y)`` with ``0 * log(y) = 0`` for any ``y`` (including 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = x * np.log(y)
+    return np.where(x == 0, 0.0, out)
+
+
+def logsumexp(z: F64, axis: int = -1) -> F64:
+    """``log Σ exp z`` along ``axis``; rows may contain ``-inf`` (not only ``-inf``)."""
+    m = np.max(z, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)) + m
+    return np.squeeze(out, axis=axis)
+
+
+def log_softmax(z: F64, axis: int = -1) -> F64:
+    return z - np.expand_dims(logsumexp(z, axis=axis), axis)
+
+
+def softmax(z: F64, axis: int = -1) -> F64:
+    return np.exp(log_softmax(z, axis=axis))

@@ -1,0 +1,1 @@
+"""Reference (NumPy float64) implementations of the ``decoding`` family."""

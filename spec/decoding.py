@@ -1,0 +1,1 @@
+"""Specs of the ``decoding`` family: truncation filters, temperature and sampling."""

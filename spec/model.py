@@ -1,0 +1,438 @@
+"""The method contract as data: :class:`MethodSpec` and the pieces it is made of.
+
+A spec says *what* a method is — inputs and their domains, parameters with defaults and ranges,
+outputs (continuous or discrete), properties, per-dtype error budgets, provenance and, for
+differentiable methods, a SymPy derivation. It never says *how* to compute it fast; that is
+``accelerated``. The conformance harness reads these specs to draw inputs, compare backends and
+check gradients and properties, so every field here is used by a machine, not only by readers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DTYPES",
+    "INPUT_KINDS",
+    "Budget",
+    "Choice",
+    "Confidence",
+    "Derivation",
+    "Difference",
+    "Domain",
+    "InputSpec",
+    "Interval",
+    "IntRange",
+    "MethodSpec",
+    "OutputSpec",
+    "Paper",
+    "ParamSpec",
+    "Property",
+    "PropertyContext",
+    "Provenance",
+    "SymbolicProblem",
+    "default_tolerance",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Floating dtypes a conformance run may use, by name (NumPy has no bfloat16: Torch carries it).
+DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
+
+Confidence = Literal["verified-code", "paper", "inferred", "standard", "peer"]
+
+#: Input kinds understood by ``conformance.strategies``. Each names a value distribution and its
+#: edge cases; shapes come from :attr:`InputSpec.shape`.
+INPUT_KINDS: dict[str, str] = {
+    "logits": "real scores; ties, -inf entries (never a whole row) and large magnitudes",
+    "probs": "probability vectors on the simplex, with exact zeros",
+    "log_probs": "per-token log-probabilities (<= 0), e.g. of sampled tokens",
+    "values": "real values of moderate magnitude (per-token losses, advantages)",
+    "advantages": "real advantages (may be exactly 0, repeated or of either sign)",
+    "rewards": "real scalar rewards per response, with repeats",
+    "mask": "boolean masks, including all-false rows and all-false batches",
+    "group_ids": "integer group labels of responses, groups of varying size",
+    "class_index": "integer class indices in [0, V) with ignore_index entries",
+    "uniforms": "uniform draws in [0, 1), including 0 and values just below 1",
+    "priority": "random priority keys in [0, 1) (random selection as an input)",
+    "weights": "non-negative per-class weights",
+}
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A source paper (or, for peer semantics, the peer library and version)."""
+
+    title: str
+    year: int
+    arxiv: str | None = None
+    url: str | None = None
+
+    def cite(self) -> str:
+        tail = f", arXiv:{self.arxiv}" if self.arxiv else ""
+        return f"{self.title} ({self.year}{tail})"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A place where official code, paper or peers disagree, and which one we follow."""
+
+    topic: str
+    paper: str
+    code: str
+    default: Literal["paper", "code", "peer"]
+    flag: str | None = None  # the parameter that selects the other form, if any
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the formula comes from and what we checked it against."""
+
+    confidence: Confidence
+    checked_against: str  # what was actually read/verified, e.g. "transformers 5.23.0 TopPLogitsWarper"
+    official_code: str | None = None
+    notes: str = ""
+    differences: tuple[Difference, ...] = ()
+
+
+# --------------------------------------------------------------------------- domains
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A real interval; ``None`` bounds are infinite. ``allow_none`` admits ``None`` (e.g. ``k=None``)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_closed: bool = True
+    high_closed: bool = True
+    allow_none: bool = False
+    allow_inf: bool = False  # e.g. Rényi alpha = inf
+    exclude: tuple[float, ...] = ()  # isolated excluded points, e.g. log base 1
+
+    def contains(self, value: object) -> bool:
+        if value is None:
+            return self.allow_none
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            return False
+        v = float(value)
+        if math.isnan(v) or v in self.exclude:
+            return False
+        if math.isinf(v) and not self.allow_inf:
+            return False
+        if self.low is not None and (v < self.low or (v == self.low and not self.low_closed)):
+            return False
+        return not (self.high is not None and (v > self.high or (v == self.high and not self.high_closed)))
+
+    def describe(self) -> str:
+        lo = "-inf" if self.low is None else repr(self.low)
+        hi = "inf" if self.high is None else repr(self.high)
+        text = f"a float in {'[' if self.low_closed and self.low is not None else '('}{lo}, {hi}"
+        text += "]" if self.high_closed and self.high is not None else ")"
+        if self.allow_inf:
+            text += " or inf"
+        if self.exclude:
+            text += " except " + ", ".join(repr(x) for x in self.exclude)
+        if self.allow_none:
+            text += " or None"
+        return text
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An integer range ``[low, high]``; ``high=None`` is unbounded."""
+
+    low: int
+    high: int | None = None
+    allow_none: bool = False
+
+    def contains(self, value: object) -> bool:
+        if value is None:
+            return self.allow_none
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            return False
+        return value >= self.low and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        hi = "" if self.high is None else f" and <= {self.high}"
+        return f"an int >= {self.low}{hi}" + (" or None" if self.allow_none else "")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of values (strings, or None)."""
+
+    values: tuple[object, ...]
+
+    def contains(self, value: object) -> bool:
+        return any(value == v and type(value) is type(v) for v in self.values)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+Domain = Interval | IntRange | Choice
+
+
+# --------------------------------------------------------------------------- inputs / params / outputs
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """An array argument.
+
+    ``shape`` uses symbols shared across the inputs of one method: ``"..."`` for leading batch
+    dimensions (broadcast-free: all inputs with ``"..."`` share them), and single names such as
+    ``"V"`` or ``"T"``. ``positional`` inputs are passed positionally in declaration order; others by
+    keyword. ``optional`` inputs may be ``None``.
+    """
+
+    name: str
+    kind: str
+    shape: tuple[str, ...]
+    doc: str
+    dtype: Literal["float", "int", "bool"] = "float"
+    differentiable: bool = False
+    stop_gradient: bool = False  # a constant in the gradient even when it is a tensor with grad
+    optional: bool = False
+    positional: bool = True
+    allow_neg_inf: bool = False  # -inf entries are legal (masked logits)
+    sensitive: bool = False  # discrete decisions compare this input with thresholds (e.g. uniforms)
+
+    def __post_init__(self) -> None:
+        if self.kind not in INPUT_KINDS:
+            raise ValueError(f"InputSpec {self.name!r}: unknown kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A scalar (or string) parameter with its default and valid domain.
+
+    ``sensitive`` marks continuous thresholds that discrete decisions are compared with (top-p's
+    ``p``): conformance accepts an output equal to the reference at the parameter nudged by the
+    dtype's budget either way, so rounding at an exact boundary is not reported as a failure.
+    ``positional`` parameters are passed positionally after the positional inputs.
+    """
+
+    name: str
+    default: object
+    domain: Domain
+    doc: str
+    sensitive: bool = False
+    positional: bool = False
+    required: bool = False  # no default: the caller must pass it
+    drawn: bool = True  # conformance draws values from the domain; False keeps the default (e.g. axis)
+
+    def contains(self, value: object) -> bool:
+        return self.domain.contains(value)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output. Discrete outputs (indices, masks, kept sets) must match the reference exactly."""
+
+    name: str
+    doc: str
+    discrete: bool = False
+    shape: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- tolerances
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An error budget: ``|a - r| <= atol + rtol * |r|`` elementwise."""
+
+    atol: float
+    rtol: float
+
+    def allows(self, actual: FloatArray, expected: FloatArray) -> npt.NDArray[np.bool_]:
+        with np.errstate(invalid="ignore"):
+            same_inf = np.isinf(expected) & (actual == expected)
+            close = np.abs(actual - expected) <= self.atol + self.rtol * np.abs(expected)
+        return np.asarray(same_inf | close)
+
+    def scaled(self, factor: float) -> Budget:
+        return Budget(self.atol * factor, self.rtol * factor)
+
+
+def default_tolerance(scale: float = 1.0) -> dict[str, Budget]:
+    """Per-dtype budgets for float64 reference vs a backend computing with float32 accumulation.
+
+    ``scale`` widens every budget for methods with long reductions or ill-conditioned steps.
+    """
+    base = {
+        "float64": Budget(atol=1e-10, rtol=1e-9),
+        "float32": Budget(atol=2e-5, rtol=2e-5),
+        "bfloat16": Budget(atol=2e-2, rtol=2e-2),
+        "float16": Budget(atol=4e-3, rtol=4e-3),
+    }
+    return {k: v.scaled(scale) for k, v in base.items()}
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@dataclass
+class PropertyContext:
+    """What a property check receives.
+
+    ``call(**overrides)`` runs the implementation under test (any backend, any dtype: the harness
+    converts NumPy float64 arrays in and out) on the drawn ``inputs``/``params`` with ``overrides``
+    replacing some of them, and returns the outputs as NumPy arrays (a tuple when several).
+    ``budget`` is the dtype's budget; ``dtype`` its name. ``rng`` is seeded from the example.
+    """
+
+    call: Callable[..., Any]
+    inputs: dict[str, Any]
+    params: dict[str, Any]
+    budget: Budget
+    dtype: str
+    rng: np.random.Generator
+
+    def close(self, actual: Any, expected: Any, factor: float = 1.0) -> bool:
+        a = np.asarray(actual, dtype=np.float64)
+        e = np.asarray(expected, dtype=np.float64)
+        return bool(np.all(self.budget.scaled(factor).allows(a, e)))
+
+
+@dataclass(frozen=True)
+class Property:
+    """An invariant or bound. ``check(ctx)`` raises ``AssertionError`` with a message when violated."""
+
+    name: str
+    description: str
+    check: Callable[[PropertyContext], None]
+
+
+# --------------------------------------------------------------------------- derivations
+
+
+@dataclass(frozen=True)
+class SymbolicProblem:
+    """A SymPy expression for the method's (scalar) output on given input values.
+
+    ``symbols`` maps each differentiated input to an object array of SymPy symbols of that input's
+    shape; ``output`` is an object array (or scalar) of SymPy expressions of the method's first
+    output; ``values`` maps each symbol to its numeric value (constants — stop-gradient inputs and
+    data-dependent selections evaluated numerically — are already substituted into ``output``).
+    """
+
+    symbols: dict[str, Any]
+    output: Any
+    values: dict[Any, float]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How to build the SymPy form of a differentiable method for given numeric inputs.
+
+    ``build(inputs, params)`` returns a :class:`SymbolicProblem`. ``wrt`` lists the inputs whose
+    gradients are checked. ``kinks`` documents where the method is not differentiable; the harness
+    additionally skips examples where one-sided finite differences disagree (a kink nearby).
+    """
+
+    build: Callable[[Mapping[str, Any], Mapping[str, Any]], SymbolicProblem]
+    wrt: tuple[str, ...]
+    kinks: str = "none"
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """The full contract of one catalogued method id."""
+
+    id: str
+    family: str
+    kind: str
+    summary: str
+    papers: tuple[Paper, ...]
+    provenance: Provenance
+    inputs: tuple[InputSpec, ...]
+    params: tuple[ParamSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+    properties: tuple[Property, ...] = ()
+    tolerance: Mapping[str, Budget] = field(default_factory=default_tolerance)
+    derivation: Derivation | None = None
+    stop_gradients: tuple[str, ...] = ()  # terms detached inside the method, in words
+    degenerate: tuple[str, ...] = ()  # documented results/errors for degenerate inputs
+    aliases: tuple[str, ...] = ()  # other catalogue ids this entry covers
+    dtypes: tuple[str, ...] = DTYPES  # dtypes the accelerated version supports
+
+    # -- helpers used by both layers and the harness
+    @property
+    def differentiable(self) -> bool:
+        return self.derivation is not None
+
+    def input(self, name: str) -> InputSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def param(self, name: str) -> ParamSpec:
+        for spec in self.params:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, object]:
+        return {p.name: p.default for p in self.params if not p.required}
+
+    def signature(self) -> str:
+        pos = [i.name for i in self.inputs if i.positional and not i.optional]
+        pos += [p.name for p in self.params if p.positional]
+        kw = [f"{i.name}=None" for i in self.inputs if not (i.positional and not i.optional)]
+        kw += [f"{p.name}={p.default!r}" for p in self.params if not p.positional]
+        return f"{self.id}({', '.join(pos)}{', *, ' + ', '.join(kw) if kw else ''})"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (used by ``entropy-atlas list --json`` and golden vectors)."""
+        return {
+            "id": self.id,
+            "family": self.family,
+            "kind": self.kind,
+            "summary": self.summary,
+            "signature": self.signature(),
+            "papers": [p.cite() for p in self.papers],
+            "provenance": {
+                "confidence": self.provenance.confidence,
+                "checked_against": self.provenance.checked_against,
+                "official_code": self.provenance.official_code,
+                "notes": self.provenance.notes,
+                "differences": [
+                    {"topic": d.topic, "paper": d.paper, "code": d.code, "default": d.default, "flag": d.flag}
+                    for d in self.provenance.differences
+                ],
+            },
+            "inputs": [
+                {"name": i.name, "kind": i.kind, "shape": list(i.shape), "dtype": i.dtype,
+                 "differentiable": i.differentiable, "stop_gradient": i.stop_gradient,
+                 "optional": i.optional}
+                for i in self.inputs
+            ],
+            "params": [
+                {"name": p.name, "default": p.default if isinstance(p.default, (int, float, str, type(None))) else repr(p.default),
+                 "domain": p.domain.describe()}
+                for p in self.params
+            ],
+            "outputs": [{"name": o.name, "discrete": o.discrete} for o in self.outputs],
+            "properties": [{"name": p.name, "description": p.description} for p in self.properties],
+            "differentiable": self.differentiable,
+            "stop_gradients": list(self.stop_gradients),
+            "degenerate": list(self.degenerate),
+            "aliases": list(self.aliases),
+            "tolerance": {k: {"atol": b.atol, "rtol": b.rtol} for k, b in self.tolerance.items()},
+        }

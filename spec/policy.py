@@ -1,0 +1,1 @@
+"""Specs of the ``policy`` family: policy losses, advantages, KL penalties and aggregation."""
