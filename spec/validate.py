@@ -42,6 +42,12 @@ def check_params(method_id: str, **values: object) -> None:
             raise ParameterError(method_id, name, p.domain.describe(), repr(value))
 
 
+def _plain(x: Any) -> Any:
+    """Values only: a Torch tensor that requires grad is detached before it is inspected."""
+    detach = getattr(x, "detach", None)
+    return detach() if callable(detach) else x
+
+
 def _shape(x: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in x.shape)
 
@@ -80,6 +86,7 @@ def check_floating(fn: str, name: str, x: Any, xp: Any) -> None:
 
 def check_finite(fn: str, name: str, x: Any, xp: Any, *, allow_neg_inf: bool = False, axis: int = -1) -> None:
     """No NaN, no +inf; -inf only if ``allow_neg_inf``, and then never filling a whole row."""
+    x = _plain(x)
     check_floating(fn, name, x, xp)
     if bool(xp.any(xp.isnan(x))):
         raise DomainError(fn, name, "no NaN values", "NaN")
@@ -103,6 +110,7 @@ def _dtype_name(x: Any) -> str:
 
 def check_simplex(fn: str, name: str, p: Any, xp: Any, *, axis: int = -1) -> None:
     """``p`` is finite, non-negative and sums to 1 along ``axis`` within :func:`simplex_atol`."""
+    p = _plain(p)
     check_finite(fn, name, p, xp)
     if bool(xp.any(p < 0)):
         raise DomainError(fn, name, "probabilities >= 0", f"a minimum of {float(xp.min(p))!r}")
@@ -118,6 +126,7 @@ def check_simplex(fn: str, name: str, p: Any, xp: Any, *, axis: int = -1) -> Non
 
 def check_mask(fn: str, name: str, mask: Any, xp: Any) -> None:
     """Masks are boolean, or numeric with values in {0, 1}."""
+    mask = _plain(mask)
     if xp.isdtype(mask.dtype, "bool"):
         return
     if not bool(xp.all((mask == 0) | (mask == 1))):
@@ -126,6 +135,7 @@ def check_mask(fn: str, name: str, mask: Any, xp: Any) -> None:
 
 def check_index(fn: str, name: str, x: Any, xp: Any, *, low: int, high: int, ignore: int | None = None) -> None:
     """Integer indices in ``[low, high)``, or equal to ``ignore``."""
+    x = _plain(x)
     if not xp.isdtype(x.dtype, "integral"):
         raise DTypeError(fn, name, "an integer dtype", f"dtype {x.dtype}")
     ok = (x >= low) & (x < high)

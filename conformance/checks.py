@@ -1,0 +1,453 @@
+"""The four conformance checks run on one drawn case: values, properties, gradients and errors.
+
+Each check takes a :class:`Target` (the function under test, the backend that converts arrays for it,
+and a dtype) and a :class:`~conformance.strategies.Case`. It returns the worst error as a fraction of
+the budget (``<= 1`` passes), calls ``hypothesis.reject()`` for cases that do not apply, and raises
+:class:`ConformanceFailure` with a readable message otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from hypothesis import reject
+
+from conformance.backends import Backend, get_backend
+from conformance.strategies import Case, largest_below_one
+from spec.errors import InputError, ParameterError, ShapeError
+from spec.model import Budget, Choice, Interval, IntRange, MethodSpec, PropertyContext
+
+__all__ = [
+    "ConformanceFailure",
+    "Target",
+    "check_errors",
+    "check_gradients",
+    "check_properties",
+    "check_values",
+    "input_scale",
+    "invoke",
+]
+
+F64 = npt.NDArray[np.float64]
+
+#: How far sensitive thresholds are nudged (relative, absolute) when deciding whether a mismatch of a
+#: discrete decision is a rounding artefact at an exact boundary. Accelerated code decides in float64
+#: for float64 inputs and in float32 otherwise.
+NUDGE = {"float64": (1e-9, 1e-12), "other": (2e-5, 1e-6)}
+
+
+class ConformanceFailure(AssertionError):
+    """A backend disagrees with the reference (or the spec) on a case."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is being checked: ``fn`` fed with ``backend`` arrays of ``dtype``."""
+
+    spec: MethodSpec
+    fn: Callable[..., Any]
+    backend: Backend
+    dtype: str
+
+    @property
+    def budget(self) -> Budget:
+        return self.spec.tolerance[self.dtype]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def invoke(fn: Callable[..., Any], spec: MethodSpec, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Call ``fn`` with the spec's calling convention; always returns a tuple of outputs."""
+    args = [inputs[i.name] for i in spec.inputs if i.positional and not i.optional]
+    args += [params.get(p.name, p.default) for p in spec.params if p.positional]
+    kwargs = {i.name: inputs.get(i.name) for i in spec.inputs if not (i.positional and not i.optional)}
+    kwargs.update({k: v for k, v in params.items() if not spec.param(k).positional})
+    out = fn(*args, **kwargs)
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def input_scale(spec: MethodSpec, case: Case) -> float:
+    """max(1, largest finite |float input|): absolute budgets scale with the inputs' magnitude."""
+    scale = 1.0
+    for inp in spec.inputs:
+        x = case.inputs.get(inp.name)
+        if x is None or inp.dtype != "float":
+            continue
+        a = np.asarray(x, dtype=np.float64)
+        finite = a[np.isfinite(a)]
+        if finite.size:
+            scale = max(scale, float(np.max(np.abs(finite))))
+    return scale
+
+
+def _convert(target: Target, case: Case, *, grad: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        name: target.backend.asarray(value, target.dtype, requires_grad=name in grad)
+        for name, value in case.inputs.items()
+    }
+
+
+def _run_reference(spec: MethodSpec, case: Case) -> tuple[F64, ...] | InputError:
+    ref = get_backend("reference").function(spec)
+    try:
+        out = invoke(ref, spec, case.inputs, case.params)
+    except InputError as exc:
+        return exc
+    return tuple(np.asarray(o) for o in out)
+
+
+def _describe(x: Any) -> str:
+    a = np.asarray(x)
+    if a.size <= 12:
+        return np.array2string(a, precision=17, separator=", ")
+    return f"array of shape {a.shape}"
+
+
+def _nudged_cases(spec: MethodSpec, case: Case, dtype: str) -> list[Case]:
+    rel, ab = NUDGE["float64" if dtype == "float64" else "other"]
+    variants: list[Case] = []
+    for p in spec.params:
+        v = case.params.get(p.name)
+        if not p.sensitive or isinstance(v, bool) or not isinstance(v, (int, float)) or math.isinf(v):
+            continue
+        for sign in (-1.0, 1.0):
+            nudged = float(v) + sign * (rel * abs(float(v)) + ab)
+            if isinstance(p.domain, Interval) and p.domain.contains(nudged):
+                variants.append(case.replace(**{p.name: nudged}))
+    for inp in spec.inputs:
+        x = case.inputs.get(inp.name)
+        if not inp.sensitive or x is None:
+            continue
+        a = np.asarray(x, dtype=np.float64)
+        for sign in (-1.0, 1.0):
+            nudged_a = a + sign * (rel * np.abs(a) + ab)
+            if inp.kind in ("uniforms", "priority"):
+                nudged_a = np.clip(nudged_a, 0.0, largest_below_one("float64"))
+            variants.append(case.replace(**{inp.name: nudged_a}))
+    return variants
+
+
+# --------------------------------------------------------------------------- values
+
+
+def check_values(target: Target, case: Case) -> float:
+    """Backend outputs equal the float64 reference within the dtype's budget (discrete: exactly)."""
+    spec = target.spec
+    expected = _run_reference(spec, case)
+    try:
+        got = invoke(target.fn, spec, _convert(target, case), case.params)
+    except InputError as exc:
+        if isinstance(expected, InputError):
+            if type(exc) is not type(expected):
+                raise ConformanceFailure(
+                    f"reference raised {type(expected).__name__} ({expected}) but {target.backend.name} raised "
+                    f"{type(exc).__name__} ({exc})") from exc
+            return 0.0
+        raise ConformanceFailure(f"{target.backend.name} raised {type(exc).__name__} on a valid input: {exc}") from exc
+    if isinstance(expected, InputError):
+        raise ConformanceFailure(
+            f"reference raised {type(expected).__name__} ({expected}) but {target.backend.name} returned a value")
+    if len(got) != len(expected):
+        raise ConformanceFailure(f"{len(got)} outputs, reference has {len(expected)}")
+
+    budget = target.budget
+    scaled = Budget(budget.atol * input_scale(spec, case), budget.rtol)
+    variants: list[tuple[F64, ...]] | None = None
+    worst = 0.0
+    for k, (g_raw, e) in enumerate(zip(got, expected, strict=True)):
+        name = spec.outputs[k].name if k < len(spec.outputs) else f"output {k}"
+        discrete = k < len(spec.outputs) and spec.outputs[k].discrete
+        _check_dtype(target, g_raw, name, discrete)
+        g = target.backend.to_numpy(g_raw)
+        if g.shape != e.shape:
+            raise ConformanceFailure(f"{name}: shape {g.shape}, reference {e.shape}")
+        if np.issubdtype(g.dtype, np.floating) and np.any(np.isnan(g)):
+            raise ConformanceFailure(f"{name}: {target.backend.name} returned NaN: {_describe(g)}")
+        ok = _matches(g, e, scaled, discrete)
+        if not np.all(ok):
+            if variants is None:
+                variants = [v for v in (_run_reference(spec, c) for c in _nudged_cases(spec, case, target.dtype))
+                            if not isinstance(v, InputError)]
+            for v in variants:
+                ok = ok | _matches(g, v[k], scaled, discrete)
+            if not np.all(ok):
+                bad = np.flatnonzero(~np.asarray(ok).ravel())[:5]
+                raise ConformanceFailure(
+                    f"{name}: {target.backend.name}/{target.dtype} differs from the reference at flat index "
+                    f"{bad.tolist()}: got {g.ravel()[bad].tolist()}, expected {e.ravel()[bad].tolist()} "
+                    f"(budget atol={scaled.atol:.3g}, rtol={scaled.rtol:.3g}{', exact' if discrete else ''})")
+        if not discrete and e.size and np.issubdtype(e.dtype, np.floating):
+            finite = np.isfinite(e)
+            if np.any(finite):
+                err = np.abs(g[finite] - e[finite]) / (scaled.atol + scaled.rtol * np.abs(e[finite]))
+                worst = max(worst, float(np.max(err)))
+    return worst
+
+
+def _matches(g: Any, e: Any, budget: Budget, discrete: bool) -> npt.NDArray[np.bool_]:
+    e = np.asarray(e)
+    if discrete or not np.issubdtype(e.dtype, np.floating):
+        return np.asarray(g == e)
+    return budget.allows(np.asarray(g, dtype=np.float64), e.astype(np.float64))
+
+
+def _check_dtype(target: Target, out: Any, name: str, discrete: bool) -> None:
+    """Floating outputs keep the input dtype (the accelerated contract)."""
+    if target.backend.is_reference or discrete:
+        return
+    dt = getattr(out, "dtype", None)
+    if dt is None:
+        return
+    text = str(dt).replace("torch.", "")
+    floating = text.startswith(("float", "bfloat"))
+    if floating and text != target.dtype:
+        raise ConformanceFailure(f"{name}: output dtype {text}, expected the input dtype {target.dtype}")
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def check_properties(target: Target, case: Case) -> float:
+    """Every property of the spec holds on this backend and dtype."""
+    spec = target.spec
+    if not spec.properties:
+        return 0.0
+    if isinstance(_run_reference(spec, case), InputError):
+        reject()
+    scale = input_scale(spec, case)
+    budget = Budget(target.budget.atol * scale, target.budget.rtol)
+
+    def call(**overrides: Any) -> tuple[npt.NDArray[Any], ...]:
+        c = case.replace(**overrides)
+        out = invoke(target.fn, spec, _convert(target, c), c.params)
+        return tuple(target.backend.to_numpy(o) for o in out)
+
+    for prop in spec.properties:
+        ctx = PropertyContext(call=call, inputs=dict(case.inputs), params=dict(case.params), budget=budget,
+                              dtype=target.dtype, rng=np.random.default_rng(0))
+        try:
+            prop.check(ctx)
+        except AssertionError as exc:
+            raise ConformanceFailure(f"property {prop.name!r} ({prop.description}) fails: {exc}") from exc
+    return 0.0
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def _sympy_gradient(spec: MethodSpec, case: Case, cotangent: F64) -> dict[str, F64]:
+    import sympy as sp
+
+    assert spec.derivation is not None
+    problem = spec.derivation.build(case.inputs, case.params)
+    out = np.asarray(problem.output, dtype=object)
+    loss = sp.Add(*[o * float(w) for o, w in zip(out.ravel(), cotangent.ravel(), strict=True)])
+    keys = list(problem.values)
+    grads: dict[str, F64] = {}
+    for name in spec.derivation.wrt:
+        syms = np.asarray(problem.symbols[name], dtype=object)
+        exprs = [sp.diff(loss, s) for s in syms.ravel()]
+        f = sp.lambdify(keys, exprs, modules="numpy")
+        vals = np.asarray(f(*[problem.values[k] for k in keys]), dtype=np.float64)
+        grads[name] = vals.reshape(syms.shape)
+    return grads
+
+
+def _fd_gradient(spec: MethodSpec, case: Case, name: str, cotangent: F64) -> tuple[F64, npt.NDArray[np.bool_]]:
+    """Central differences of the float64 reference; ``usable`` is False at kinks or domain edges."""
+    ref = get_backend("reference").function(spec)
+    x = np.asarray(case.inputs[name], dtype=np.float64)
+    grad = np.zeros_like(x)
+    usable = np.zeros(x.shape, dtype=bool)
+
+    def f(xv: F64) -> float | None:
+        try:
+            out = invoke(ref, spec, {**case.inputs, name: xv}, case.params)[0]
+        except InputError:
+            return None
+        return float(np.sum(np.asarray(out, dtype=np.float64) * cotangent))
+
+    f0 = f(x)
+    if f0 is None:
+        reject()
+    assert f0 is not None
+    for j in range(x.size):
+        if not np.isfinite(x.flat[j]):
+            continue
+        h = 1e-6 * max(1.0, abs(float(x.flat[j])))
+        plus, minus = x.copy(), x.copy()
+        plus.flat[j] += h
+        minus.flat[j] -= h
+        fp, fm = f(plus), f(minus)
+        if fp is None or fm is None:
+            continue
+        right, left = (fp - f0) / h, (f0 - fm) / h
+        if abs(right - left) > 1e-3 * max(1.0, abs(right), abs(left)):
+            continue  # a kink (or a discrete selection flips) within h: no derivative to compare
+        grad.flat[j] = (fp - fm) / (2 * h)
+        usable.flat[j] = True
+    return grad, usable
+
+
+def check_gradients(target: Target, case: Case) -> float:
+    """Torch autograd == SymPy-derived gradient == central differences of the reference."""
+    spec = target.spec
+    if spec.derivation is None:
+        return 0.0
+    expected = _run_reference(spec, case)
+    if isinstance(expected, InputError):
+        reject()
+    assert not isinstance(expected, InputError)
+    rng = np.random.default_rng(1)
+    cotangent = rng.standard_normal(np.shape(expected[0]))
+    symbolic = _sympy_gradient(spec, case, cotangent)
+    scale = input_scale(spec, case)
+    worst = 0.0
+
+    # 1. the reference: finite differences agree with the SymPy derivation
+    fd_usable: dict[str, npt.NDArray[np.bool_]] = {}
+    for name in spec.derivation.wrt:
+        fd, usable = _fd_gradient(spec, case, name, cotangent)
+        fd_usable[name] = usable
+        tol = 1e-5 * np.abs(symbolic[name]) + 1e-6 * scale * max(1.0, float(np.max(np.abs(cotangent), initial=0)))
+        bad = usable & ~(np.abs(fd - symbolic[name]) <= tol)
+        if np.any(bad):
+            raise ConformanceFailure(
+                f"d/d{name}: central differences of the reference {fd[bad].tolist()} differ from the SymPy "
+                f"derivation {symbolic[name][bad].tolist()}")
+
+    if target.backend.is_reference:
+        return 0.0
+    if target.backend.library != "torch":
+        return 0.0
+
+    # 2. autograd of the accelerated version (differentiable and stop-gradient inputs get grad)
+    wrt = spec.derivation.wrt
+    detached = tuple(i.name for i in spec.inputs if i.stop_gradient and i.dtype == "float")
+    inputs = _convert(target, case, grad=wrt + detached)
+    out = invoke(target.fn, spec, inputs, case.params)[0]
+    torch = __import__("torch")
+    w = torch.as_tensor(cotangent, dtype=out.dtype, device=out.device)
+    if not out.requires_grad:
+        if any(np.any(symbolic[n] != 0) for n in wrt):
+            raise ConformanceFailure("output does not require grad although the derivation has a nonzero gradient")
+        return 0.0
+    (out * w).sum().backward()
+    budget = target.budget
+    rtol, atol = (1e-7, 1e-8) if target.dtype == "float64" else (budget.rtol * 10, budget.atol * 10)
+    for name in wrt:
+        t = inputs[name]
+        g = np.zeros(np.shape(case.inputs[name])) if t.grad is None else target.backend.to_numpy(t.grad)
+        ok = fd_usable[name] | np.isfinite(np.asarray(case.inputs[name], dtype=np.float64))
+        ok &= fd_usable[name]  # compare where a derivative exists (away from kinks and domain edges)
+        tol = atol * scale * max(1.0, float(np.max(np.abs(cotangent), initial=0))) + rtol * np.abs(symbolic[name])
+        err = np.abs(g - symbolic[name])
+        bad = ok & ~(err <= tol)
+        if np.any(bad):
+            raise ConformanceFailure(
+                f"d/d{name}: {target.backend.name}/{target.dtype} autograd {g[bad].tolist()} differs from the SymPy "
+                f"derivation {symbolic[name][bad].tolist()}")
+        if np.any(ok):
+            worst = max(worst, float(np.max(err[ok] / tol[ok])))
+    for name in detached:
+        t = inputs[name]
+        if t.grad is not None and bool((t.grad != 0).any()):
+            raise ConformanceFailure(f"{name} is stop-gradient in the spec but received a nonzero gradient")
+    return worst
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _bad_values(domain: Interval | IntRange | Choice) -> list[object]:
+    if isinstance(domain, Choice):
+        return ["__not_a_choice__"]
+    if isinstance(domain, IntRange):
+        vals: list[object] = [domain.low - 1]
+        if domain.high is not None:
+            vals.append(domain.high + 1)
+        return vals
+    vals = [math.nan]
+    if domain.low is not None:
+        vals.append(domain.low - 1.0 if domain.low_closed else domain.low)
+    if domain.high is not None:
+        vals.append(domain.high + 1.0 if domain.high_closed else domain.high)
+    return vals
+
+
+def _expect(target: Target, case: Case, error: type[InputError], argument: str | None, what: str) -> None:
+    spec = target.spec
+    ref = get_backend("reference").function(spec)
+    for label, fn, inputs in (
+        ("reference", ref, dict(case.inputs)),
+        (target.backend.name, target.fn, _convert(target, case)),
+    ):
+        try:
+            invoke(fn, spec, inputs, case.params)
+        except InputError as exc:
+            if not isinstance(exc, error):
+                raise ConformanceFailure(f"{what}: {label} raised {type(exc).__name__} ({exc}), expected "
+                                         f"{error.__name__}") from exc
+            if argument is not None and exc.argument != argument:
+                raise ConformanceFailure(f"{what}: {label}'s error names {exc.argument!r}, expected {argument!r}") from exc
+            continue
+        except Exception as exc:
+            raise ConformanceFailure(f"{what}: {label} raised {type(exc).__name__} ({exc}), expected "
+                                     f"{error.__name__}") from exc
+        raise ConformanceFailure(f"{what}: {label} raised nothing, expected {error.__name__}")
+
+
+def check_errors(target: Target, case: Case) -> float:
+    """Bad input raises the same project error, naming the argument, on the reference and the backend."""
+    spec = target.spec
+    if isinstance(_run_reference(spec, case), InputError):
+        reject()
+    # NaN in every float input
+    for inp in spec.inputs:
+        x = case.inputs.get(inp.name)
+        if x is None or inp.dtype != "float" or np.size(x) == 0:
+            continue
+        bad = np.array(x, dtype=np.float64, copy=True)
+        bad.flat[0] = np.nan
+        _expect(target, case.replace(**{inp.name: bad}), InputError, inp.name, f"NaN in {inp.name!r}")
+    # every drawn parameter just outside its domain
+    for p in spec.params:
+        if not p.drawn:
+            continue
+        for value in _bad_values(p.domain):
+            _expect(target, case.replace(**{p.name: value}), ParameterError, p.name, f"{p.name}={value!r}")
+    # a shape mismatch between two inputs sharing a named dimension
+    seen: dict[str, str] = {}
+    for inp in spec.inputs:
+        x = case.inputs.get(inp.name)
+        if x is None:
+            continue
+        for axis_pos, sym in enumerate(inp.shape):
+            if sym == "...":
+                continue
+            if sym in seen and int(case.dims.get(sym, 0)) >= 2:
+                # map the symbol position to the array axis (batch dims expand "...")
+                axis = axis_pos - len(inp.shape)  # symbols after "..." are counted from the end
+                arr = np.asarray(x)
+                pad_width = [(0, 0)] * arr.ndim
+                pad_width[axis] = (0, 1)
+                grown = np.pad(arr, pad_width, mode="edge")
+                _expect(target, case.replace(**{inp.name: grown}), ShapeError, None,
+                        f"{inp.name!r} with a longer {sym} axis than {seen[sym]!r}")
+                return 0.0
+            seen.setdefault(sym, inp.name)
+    return 0.0
+
+
+CHECKS: dict[str, Callable[[Target, Case], float]] = {
+    "values": check_values,
+    "properties": check_properties,
+    "gradients": check_gradients,
+    "errors": check_errors,
+}

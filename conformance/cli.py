@@ -1,0 +1,215 @@
+"""The ``entropy-atlas`` command line.
+
+::
+
+    entropy-atlas list [--json] [--family F]
+    entropy-atlas conform [--method ID ...] [--backend NAME ...] [--dtype D ...] [--level L ...]
+                          [--profile ci|dev|deep] [--max-examples N] [--json PATH] [--no-progress]
+    entropy-atlas check --impl package.module:function --method ID [--backend numpy|torch-cpu|...]
+    entropy-atlas vectors export DIR [--method ID ...] [--count N]
+    entropy-atlas vectors verify DIR [--impl package.module:function] [--backend NAME] [--method ID ...]
+    entropy-atlas bench [benchmark options]
+
+``conform`` exits non-zero on any failure and prints, for each, the smallest failing example as a
+ready-to-paste reproduction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from conformance.backends import BACKENDS, available_backends
+from conformance.report import table, write_json
+from conformance.runner import LEVELS, PROFILES, Job, iter_results, jobs_for
+from spec.errors import EntropyAtlasError
+from spec.model import MethodSpec
+from spec.registry import all_specs, get
+
+__all__ = ["load_callable", "main"]
+
+
+def load_callable(path: str) -> Callable[..., Any]:
+    """``package.module:function`` (or ``path/to/file.py:function``) to the function object."""
+    if ":" not in path:
+        raise SystemExit(f"--impl expects package.module:function, got {path!r}")
+    module_name, attr = path.rsplit(":", 1)
+    if module_name.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
+        if spec is None or spec.loader is None:
+            raise SystemExit(f"cannot load {module_name}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SystemExit(f"{path} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def _backends_of(spec: MethodSpec) -> list[str]:
+    """Backends with an implementation of ``spec`` (whether or not this machine can run them)."""
+    names: list[str] = []
+    if hasattr(importlib.import_module(f"reference.{spec.family}"), spec.id):
+        names.append("reference")
+    if hasattr(importlib.import_module(f"accelerated.{spec.family}"), spec.id):
+        names += ["numpy", "torch-cpu", "torch-cuda", "cupy"]
+    return names
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    specs = [s for s in all_specs() if args.family is None or s.family == args.family]
+    if args.json:
+        entries = []
+        for s in specs:
+            entry = s.to_json()
+            entry["backends"] = _backends_of(s)
+            entries.append(entry)
+        print(json.dumps(entries, indent=1))
+        return 0
+    width = max((len(s.id) for s in specs), default=10)
+    for s in specs:
+        print(f"{s.id:<{width}}  {s.family:<12} {s.kind:<12} {s.provenance.confidence:<14} {s.summary}")
+    print(f"\n{len(specs)} methods; backends available here: {', '.join(b.name for b in available_backends())}")
+    return 0
+
+
+def cmd_conform(args: argparse.Namespace) -> int:
+    jobs = jobs_for(args.method, args.backend, args.dtype, args.level)
+    if not jobs:
+        print("nothing to run for that selection", file=sys.stderr)
+        return 2
+    print(f"entropy-atlas conform: {len({j.spec.id for j in jobs})} methods, {len(jobs)} jobs, profile "
+          f"{args.profile!r}, backends {sorted({j.backend.name for j in jobs})}", file=sys.stderr)
+    results = list(iter_results(jobs, profile=args.profile, max_examples=args.max_examples,
+                                progress=not args.no_progress))
+    print(table(results))
+    if args.json:
+        write_json(results, args.json, profile=args.profile)
+        print(f"\nJSON report written to {args.json}")
+    return 1 if any(r.status == "fail" for r in results) else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    fn = load_callable(args.impl)
+    spec = get(args.method)
+    backend = BACKENDS[args.backend]
+    dtypes = args.dtype or ["float64"]
+    levels = args.level or ["values", "properties", "errors"]
+    jobs = [Job(spec, backend, d, level, fn=fn) for d in dtypes for level in levels]
+    results = list(iter_results(jobs, profile=args.profile, max_examples=args.max_examples, progress=False))
+    print(table(results))
+    return 1 if any(r.status == "fail" for r in results) else 0
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    from conformance.vectors import export, verify
+
+    if args.action == "export":
+        files = export(args.directory, args.method, count=args.count)
+        print(f"wrote {len(files)} files to {args.directory}")
+        return 0
+    fn_for = None
+    if args.impl:
+        impl = load_callable(args.impl)
+        if args.method is None or len(args.method) != 1:
+            raise SystemExit("--impl needs exactly one --method")
+
+        def fn_for(_spec: MethodSpec) -> Callable[..., Any]:
+            return impl
+
+    results = verify(args.directory, fn_for, backend=args.backend, dtype=args.dtype, method_ids=args.method)
+    for r in results:
+        print(f"{r.method:<32} {r.cases:3d} cases  {'ok' if r.passed else 'FAIL'}")
+        for f in r.failures[:5]:
+            print(f"    {f}")
+    if not results:
+        print(f"no golden vector files found in {args.directory}")
+        return 2
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_bench(argv: list[str]) -> int:
+    root = Path(__file__).resolve().parent.parent
+    run_py = root / "benchmarks" / "run.py"
+    if not run_py.exists():
+        print("benchmarks/ is not present (entropy-atlas bench runs from a source checkout)", file=sys.stderr)
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = importlib.import_module("benchmarks.run")
+    rc: int = module.main(argv)
+    return rc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="entropy-atlas", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered methods")
+    p.add_argument("--json", action="store_true", help="a JSON array of method objects")
+    p.add_argument("--family")
+    p.set_defaults(func=cmd_list)
+
+    def selection(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--dtype", action="append", choices=["float64", "float32", "bfloat16", "float16"])
+        q.add_argument("--level", action="append", choices=list(LEVELS))
+        q.add_argument("--profile", default="ci", choices=list(PROFILES))
+        q.add_argument("--max-examples", type=int, default=None, help="examples for the values level")
+
+    p = sub.add_parser("conform", help="check every backend against the reference")
+    p.add_argument("--method", action="append", help="method id (repeatable); default: all")
+    p.add_argument("--backend", action="append", choices=list(BACKENDS), help="default: all available")
+    selection(p)
+    p.add_argument("--json", metavar="PATH", help="also write a JSON report")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_conform)
+
+    p = sub.add_parser("check", help="check a third-party implementation against the reference")
+    p.add_argument("--impl", required=True, help="package.module:function or file.py:function")
+    p.add_argument("--method", required=True)
+    p.add_argument("--backend", default="numpy", choices=list(BACKENDS),
+                   help="how inputs are passed: numpy arrays (default) or torch/cupy tensors")
+    selection(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("vectors", help="export or verify golden vectors")
+    p.add_argument("action", choices=["export", "verify"])
+    p.add_argument("directory")
+    p.add_argument("--method", action="append")
+    p.add_argument("--count", type=int, default=8, help="cases per method (export)")
+    p.add_argument("--impl", help="verify this function instead of ours")
+    p.add_argument("--backend", default="reference", choices=list(BACKENDS))
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32", "bfloat16", "float16"])
+    p.set_defaults(func=cmd_vectors)
+
+    sub.add_parser("bench", help="run the benchmarks (options: entropy-atlas bench --help)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "bench":
+        return cmd_bench(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        rc: int = args.func(args)
+    except EntropyAtlasError as exc:
+        print(f"entropy-atlas: {exc}", file=sys.stderr)
+        return 2
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
