@@ -62,7 +62,8 @@ class Target:
 # --------------------------------------------------------------------------- helpers
 
 
-def invoke(fn: Callable[..., Any], spec: MethodSpec, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Any, ...]:
+def invoke(fn: Callable[..., Any], spec: MethodSpec, inputs: Mapping[str, Any],
+           params: Mapping[str, Any]) -> tuple[Any, ...]:
     """Call ``fn`` with the spec's calling convention; always returns a tuple of outputs."""
     args = [inputs[i.name] for i in spec.inputs if i.positional and not i.optional]
     args += [params.get(p.name, p.default) for p in spec.params if p.positional]
@@ -395,7 +396,8 @@ def _expect(target: Target, case: Case, error: type[InputError], argument: str |
                 raise ConformanceFailure(f"{what}: {label} raised {type(exc).__name__} ({exc}), expected "
                                          f"{error.__name__}") from exc
             if argument is not None and exc.argument != argument:
-                raise ConformanceFailure(f"{what}: {label}'s error names {exc.argument!r}, expected {argument!r}") from exc
+                raise ConformanceFailure(
+                    f"{what}: {label}'s error names {exc.argument!r}, expected {argument!r}") from exc
             continue
         except Exception as exc:
             raise ConformanceFailure(f"{what}: {label} raised {type(exc).__name__} ({exc}), expected "

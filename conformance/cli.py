@@ -8,6 +8,7 @@
     entropy-atlas check --impl package.module:function --method ID [--backend numpy|torch-cpu|...]
     entropy-atlas vectors export DIR [--method ID ...] [--count N]
     entropy-atlas vectors verify DIR [--impl package.module:function] [--backend NAME] [--method ID ...]
+    entropy-atlas catalogue [--write README.md]
     entropy-atlas bench [benchmark options]
 
 ``conform`` exits non-zero on any failure and prints, for each, the smallest failing example as a
@@ -138,6 +139,17 @@ def cmd_vectors(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    from conformance.catalogue import render, update_readme
+
+    if args.write:
+        changed = update_readme(args.write)
+        print(f"{args.write}: catalogue table {'updated' if changed else 'already up to date'}")
+    else:
+        print(render())
+    return 0
+
+
 def cmd_bench(argv: list[str]) -> int:
     root = Path(__file__).resolve().parent.parent
     run_py = root / "benchmarks" / "run.py"
@@ -192,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="reference", choices=list(BACKENDS))
     p.add_argument("--dtype", default="float64", choices=["float64", "float32", "bfloat16", "float16"])
     p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("catalogue", help="print the README catalogue table generated from the registry")
+    p.add_argument("--write", metavar="README", help="replace the generated block in this file")
+    p.set_defaults(func=cmd_catalogue)
 
     sub.add_parser("bench", help="run the benchmarks (options: entropy-atlas bench --help)", add_help=False)
     return parser

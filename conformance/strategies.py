@@ -154,7 +154,7 @@ def probs(draw: st.DrawFn, shape: tuple[int, ...], dtype: str = "float64", *,
         w = np.zeros(shape)
         w[..., 0] = 1.0
     w[..., draw(st.integers(0, shape[-1] - 1))] += 0.5  # at least one positive entry per row
-    p = w / w.sum(axis=-1, keepdims=True)
+    p: F64 = w / w.sum(axis=-1, keepdims=True)
     if dtype == "float64":
         return p
     total = 2 ** (16 if dtype == "float32" else 8)
@@ -164,7 +164,8 @@ def probs(draw: st.DrawFn, shape: tuple[int, ...], dtype: str = "float64", *,
     rem = total - counts.sum(axis=-1, keepdims=True)
     top = np.argmax(counts, axis=-1)[..., None]
     np.put_along_axis(counts, top, np.take_along_axis(counts, top, axis=-1) + rem, axis=-1)
-    return np.asarray(counts / total, dtype=np.float64)
+    out: F64 = np.asarray(counts / total, dtype=np.float64)
+    return out
 
 
 @st.composite
@@ -263,23 +264,23 @@ def param_value(draw: st.DrawFn, p: ParamSpec) -> object:
     if isinstance(d, IntRange):
         if d.allow_none and draw(st.integers(0, 3)) == 0:
             return None
-        hi = d.low + 16 if d.high is None else min(d.high, d.low + 16)
-        return draw(st.integers(d.low, hi))
+        top = d.low + 16 if d.high is None else min(d.high, d.low + 16)
+        return draw(st.integers(d.low, top))
     assert isinstance(d, Interval)
     if d.allow_none and draw(st.integers(0, 3)) == 0:
         return None
     if d.allow_inf and draw(st.integers(0, 5)) == 0:
         return math.inf
-    lo = d.low if d.low is not None else (min(-10.0, d.high - 10.0) if d.high is not None else -10.0)
-    hi = d.high if d.high is not None else lo + 10.0
+    lo: float = d.low if d.low is not None else (min(-10.0, d.high - 10.0) if d.high is not None else -10.0)
+    hi: float = d.high if d.high is not None else lo + 10.0
     specials = [v for v in (lo, hi, (lo + hi) / 2, 0.0, 1.0, 0.5, 2.0) if d.contains(v)]
     interior = st.floats(lo, hi, allow_nan=False, allow_infinity=False,
                          exclude_min=not d.low_closed or d.low is None,
                          exclude_max=not d.high_closed or d.high is None)
-    value = draw(st.one_of(st.sampled_from(specials), interior) if specials else interior)
+    value: object = draw(st.one_of(st.sampled_from(specials), interior) if specials else interior)
     if not d.contains(value):  # e.g. an excluded point
         value = specials[0] if specials else p.default
-    return float(value)  # type: ignore[arg-type]
+    return value
 
 
 # --------------------------------------------------------------------------- generic builder
@@ -295,7 +296,7 @@ def dims_for(draw: st.DrawFn, spec: MethodSpec, *, small: bool = False) -> dict[
     out: dict[str, Any] = {}
     max_side = 2 if small else 3
     if "..." in symbols:
-        nd = draw(st.integers(0 if not small else 0, 2))
+        nd = draw(st.integers(0, 2))
         sides = st.integers(1, max_side) if small or draw(st.integers(0, 9)) else st.integers(0, max_side)
         out["..."] = tuple(draw(st.lists(sides, min_size=nd, max_size=nd)))
     limits = {"V": 5 if small else 9, "T": 4 if small else 6, "B": 2 if small else 3, "N": 6 if small else 12}
@@ -370,6 +371,9 @@ def cases(spec: MethodSpec, dtype: str, *, small: bool = False) -> st.SearchStra
     override = override_for(spec.id)
     if override is None:
         return generic_case(spec, dtype, small)
+    strategy: st.SearchStrategy[Case]
     if "small" in inspect.signature(override).parameters:
-        return override(spec, dtype, small=small)  # type: ignore[call-arg]
-    return override(spec, dtype)
+        strategy = override(spec, dtype, small=small)
+    else:
+        strategy = override(spec, dtype)
+    return strategy

@@ -132,7 +132,8 @@ class VectorResult:
 
 
 def verify(directory: str | Path, fn_for: Callable[[MethodSpec], Callable[..., Any]] | None = None, *,
-           backend: str = "numpy", dtype: str = "float64", method_ids: Iterable[str] | None = None) -> list[VectorResult]:
+           backend: str = "numpy", dtype: str = "float64",
+           method_ids: Iterable[str] | None = None) -> list[VectorResult]:
     """Check an implementation against golden vector files.
 
     ``fn_for(spec)`` returns the function to check (default: our accelerated version on ``backend``,

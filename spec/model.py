@@ -27,8 +27,8 @@ __all__ = [
     "Difference",
     "Domain",
     "InputSpec",
-    "Interval",
     "IntRange",
+    "Interval",
     "MethodSpec",
     "OutputSpec",
     "Paper",
@@ -160,7 +160,7 @@ class IntRange:
             return self.allow_none
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             return False
-        return value >= self.low and (self.high is None or value <= self.high)
+        return bool(value >= self.low and (self.high is None or value <= self.high))
 
     def describe(self) -> str:
         hi = "" if self.high is None else f" and <= {self.high}"
@@ -174,7 +174,7 @@ class Choice:
     values: tuple[object, ...]
 
     def contains(self, value: object) -> bool:
-        return any(value == v and type(value) is type(v) for v in self.values)
+        return any(bool(value == v) and type(value) is type(v) for v in self.values)
 
     def describe(self) -> str:
         return "one of " + ", ".join(repr(v) for v in self.values)
@@ -424,7 +424,8 @@ class MethodSpec:
                 for i in self.inputs
             ],
             "params": [
-                {"name": p.name, "default": p.default if isinstance(p.default, (int, float, str, type(None))) else repr(p.default),
+                {"name": p.name,
+                 "default": p.default if isinstance(p.default, (int, float, str, type(None))) else repr(p.default),
                  "domain": p.domain.describe()}
                 for p in self.params
             ],
