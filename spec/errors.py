@@ -12,6 +12,7 @@ against NumPy/Torch conventions keeps working.
 from __future__ import annotations
 
 __all__ = [
+    "BackendUnavailableError",
     "DTypeError",
     "DomainError",
     "EntropyAtlasError",
@@ -19,7 +20,6 @@ __all__ = [
     "ParameterError",
     "ShapeError",
     "UnknownMethodError",
-    "BackendUnavailableError",
 ]
 
 

@@ -22,3 +22,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = re.search(r"(python3? -m )?pytest[^`\n]*", readme)
     assert command is not None
     assert command.group(0).strip() in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_python_examples_run() -> None:
+    """Every ```python block of the README executes (definitions only define; asserts must hold)."""
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) >= 3
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
