@@ -79,7 +79,7 @@ class Backend:
             return a.astype(dtype)
         if self.library == "torch":
             torch = _torch()
-            t = torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+            t = torch.from_numpy(np.array(a, copy=True, order="C")).to(self.device)
             if floating:
                 t = t.to(getattr(torch, dtype))
                 if requires_grad:

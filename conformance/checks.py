@@ -171,12 +171,14 @@ def check_values(target: Target, case: Case) -> float:
         if np.issubdtype(g.dtype, np.floating) and np.any(np.isnan(g)):
             raise ConformanceFailure(f"{name}: {target.backend.name} returned NaN: {_describe(g)}")
         ok = _matches(g, e, scaled, discrete)
+        accepted: list[Any] = [e]
         if not np.all(ok):
             if variants is None:
                 variants = [v for v in (_run_reference(spec, c) for c in _nudged_cases(spec, case, target.dtype))
                             if not isinstance(v, InputError)]
             for v in variants:
                 ok = ok | _matches(g, v[k], scaled, discrete)
+                accepted.append(v[k])
             if not np.all(ok):
                 bad = np.flatnonzero(~np.asarray(ok).ravel())[:5]
                 raise ConformanceFailure(
@@ -184,11 +186,21 @@ def check_values(target: Target, case: Case) -> float:
                     f"{bad.tolist()}: got {g.ravel()[bad].tolist()}, expected {e.ravel()[bad].tolist()} "
                     f"(budget atol={scaled.atol:.3g}, rtol={scaled.rtol:.3g}{', exact' if discrete else ''})")
         if not discrete and e.size and np.issubdtype(e.dtype, np.floating):
-            finite = np.isfinite(e)
-            if np.any(finite):
-                err = np.abs(g[finite] - e[finite]) / (scaled.atol + scaled.rtol * np.abs(e[finite]))
-                worst = max(worst, float(np.max(err)))
+            worst = max(worst, _error_ratio(g, accepted, scaled))
     return worst
+
+
+def _error_ratio(g: F64, accepted: list[Any], budget: Budget) -> float:
+    """Worst error / budget over finite elements, each against its closest accepted reference."""
+    best = np.full(g.shape, np.inf)
+    for ref in accepted:
+        r = np.asarray(ref, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            err = np.abs(g - r) / (budget.atol + budget.rtol * np.abs(r))
+        err = np.where(np.isfinite(r), err, np.where(g == r, 0.0, np.inf))
+        best = np.minimum(best, err)
+    finite = np.isfinite(best)
+    return float(np.max(best[finite])) if np.any(finite) else 0.0
 
 
 def _matches(g: Any, e: Any, budget: Budget, discrete: bool) -> npt.NDArray[np.bool_]:
@@ -243,20 +255,31 @@ def check_properties(target: Target, case: Case) -> float:
 
 
 def _sympy_gradient(spec: MethodSpec, case: Case, cotangent: F64) -> dict[str, F64]:
+    """``Σ_i w_i ∂out_i/∂x`` from the SymPy derivation, differentiating each output element only with
+    respect to the symbols it contains (row-wise methods stay linear in size), evaluated at once."""
     import sympy as sp
 
     assert spec.derivation is not None
     problem = spec.derivation.build(case.inputs, case.params)
-    out = np.asarray(problem.output, dtype=object)
-    loss = sp.Add(*[o * float(w) for o, w in zip(out.ravel(), cotangent.ravel(), strict=True)])
+    out = np.asarray(problem.output, dtype=object).ravel()
+    wanted = {name: np.asarray(problem.symbols[name], dtype=object) for name in spec.derivation.wrt}
+    index = {sym: (name, j) for name, syms in wanted.items() for j, sym in enumerate(syms.ravel())}
+    terms: dict[Any, list[Any]] = {}
+    for o, w in zip(out, cotangent.ravel(), strict=True):
+        if float(w) == 0.0 or not isinstance(o, sp.Basic):
+            continue
+        for sym in o.free_symbols & index.keys():
+            terms.setdefault(sym, []).append(float(w) * sp.diff(o, sym))
+    grads = {name: np.zeros(syms.shape) for name, syms in wanted.items()}
+    if not terms:
+        return grads
+    order = list(terms)
     keys = list(problem.values)
-    grads: dict[str, F64] = {}
-    for name in spec.derivation.wrt:
-        syms = np.asarray(problem.symbols[name], dtype=object)
-        exprs = [sp.diff(loss, s) for s in syms.ravel()]
-        f = sp.lambdify(keys, exprs, modules="numpy")
-        vals = np.asarray(f(*[problem.values[k] for k in keys]), dtype=np.float64)
-        grads[name] = vals.reshape(syms.shape)
+    f = sp.lambdify(keys, [sp.Add(*terms[sym]) for sym in order], modules="numpy", cse=True)
+    values = np.asarray(f(*[problem.values[k] for k in keys]), dtype=np.float64)
+    for sym, v in zip(order, values, strict=True):
+        name, j = index[sym]
+        grads[name].flat[j] = v
     return grads
 
 

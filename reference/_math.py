@@ -25,7 +25,8 @@ def logsumexp(z: F64, axis: int = -1) -> F64:
     m = np.max(z, axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):
         out = np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis)
+    res: F64 = np.squeeze(out, axis=axis)
+    return res
 
 
 def log_softmax(z: F64, axis: int = -1) -> F64:
