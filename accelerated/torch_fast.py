@@ -2,41 +2,255 @@
 
 These kernels do no validation: the generic functions in :mod:`accelerated.categorical` validate
 parameters before calling them and check their (small) outputs afterwards. Every kernel reduces
-over the last axis, accepts float64/float32/bfloat16/float16 input, returns float64 for float64
-input and float32 otherwise, and keeps extra memory bounded (no full ``(N, V)`` temporaries).
+over the last axis of an any-rank tensor, accepts float64/float32/bfloat16/float16 input, returns
+float64 for float64 input and float32 otherwise, and keeps extra memory bounded.
+
+How they are fast (eager Torch, so the same code runs on CPU and CUDA tensors):
+
+* **Row chunks in reused buffers.** The ``(N, V)`` input is processed ``C`` rows at a time; every
+  elementwise step writes into one or two preallocated ``(C, V)`` compute-dtype buffers with
+  ``out=`` / in-place ops, so the input is read from memory once (by the row max) and every later
+  pass over the chunk hits the cache. ``C`` is chosen so that one buffer is about 1 MiB on CPU (it
+  stays in a core's L2) and about 16 MiB on CUDA, and never more than ``N / 32`` rows for large ``N``,
+  so the extra peak memory is at most ``2·C·V`` compute-dtype elements (≤ 1/8 of the input for
+  ``N ≥ 32·C``; e.g. 2 MiB for a 512 MiB ``4096 × 32768`` float32 input on CPU). No ``(N, V)``
+  temporary is ever allocated. bfloat16/float16 chunks are converted to float32 inside the first
+  op of the chunk (``torch.sub`` with a float32 ``out=``), so accumulation is float32.
+* **Max-shifted, clamped exponent.** With ``m`` the row max and ``T`` the temperature,
+  ``y = max((z − m) / T, y_min)`` and ``e = exp(y)``; ``s = Σ e``; then
+  ``logsumexp(z / T) = m / T + log s`` and ``H = log s − Σ e·y / s`` (the max-shifted form of
+  ``lse − Σ softmax·z``, which does not cancel two large numbers for peaked rows with large logits).
+  ``y_min = −87`` for float32 (``−708`` for float64) is the most negative exponent whose ``exp`` is
+  still a *normal* number: clamping there (a) turns ``−inf`` logits into a finite exponent whose
+  weight ``e`` is below ``2e-38`` (so ``e·y`` is never ``0·(−inf) = NaN`` and their contribution,
+  at most ``V·87·e^{−87}`` relative to ``s ≥ 1``, is far below float32 resolution), and (b) keeps
+  ``exp`` and the products out of denormal numbers, which on x86 CPUs make these passes 100–200×
+  slower (measured: ``exp`` of a chunk whose exponents lie in ``[−100, −88]`` took 4.3 ms instead
+  of 21 µs). The result equals ``logsumexp`` / the entropy with ``p = 0`` for ``−inf`` entries
+  (``0·log 0 = 0``) to within ~1e-33 relative.
+* **Rows whose entries are all ``−inf``** (and empty rows, ``V = 0``) have no distribution:
+  ``logsumexp_rows`` returns ``−inf`` (as ``torch.logsumexp``) and ``entropy_rows`` returns NaN;
+  callers validate such rows away. NaN or ``+inf`` logits give NaN (nothing is masked).
+* **Autograd.** When ``z`` requires grad (and grad mode is on) the plain eager formula runs instead
+  (it materialises ``(N, V)`` temporaries, as autograd must keep them anyway), written so that
+  ``−inf`` logits get a zero gradient rather than NaN.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
 __all__ = ["dot_rows", "entropy_rows", "logsumexp_rows"]
 
+# One compute buffer holds about this many bytes (1 MiB fits a CPU core's L2 with room for the input chunk).
+_CPU_CHUNK_BYTES = 1 << 20
+_CUDA_CHUNK_BYTES = 1 << 24
+# For large inputs a chunk never exceeds N / _MIN_CHUNKS rows (bounds the buffers to ≤ 1/8 of the input).
+_MIN_CHUNKS = 32
+# Most negative exponent whose exp is a normal number (see the module docstring).
+_EXP_FLOOR = {torch.float32: -87.0, torch.float64: -708.0}
 
-def _acc(z: torch.Tensor) -> torch.dtype:
-    return torch.float64 if z.dtype == torch.float64 else torch.float32
+
+def _acc(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def logsumexp_rows(z: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """``logsumexp(z / temperature)`` over the last axis."""
-    x = z.to(_acc(z))
+def _chunk_rows(n: int, v: int, acc: torch.dtype, device: torch.device) -> int:
+    """Rows per chunk for an ``(n, v)`` problem computed in ``acc``."""
+    budget = _CUDA_CHUNK_BYTES if device.type == "cuda" else _CPU_CHUNK_BYTES
+    itemsize = torch.empty((), dtype=acc).element_size()
+    rows = max(1, budget // max(1, v * itemsize))
+    if n >= _MIN_CHUNKS * rows:
+        return rows
+    if n * v * itemsize <= budget:  # small problem: one chunk (absolute memory is tiny)
+        return max(1, n)
+    return max(1, min(rows, n // _MIN_CHUNKS))
+
+
+def _needs_grad(*ts: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
+
+
+def _as_rows(z: torch.Tensor) -> torch.Tensor | None:
+    """A ``(N, V)`` view of ``z`` without copying, or ``None`` when the strides do not allow one."""
+    v = z.shape[-1]
+    n = 1
+    for s in z.shape[:-1]:
+        n *= s
+    try:
+        return z.view(n, v)
+    except RuntimeError:
+        return None
+
+
+# --------------------------------------------------------------------------- chunked cores (2-D)
+
+
+def _lse_core(x: torch.Tensor, out: torch.Tensor, temperature: float) -> None:
+    """``out[i] = logsumexp(x[i] / temperature)`` for a 2-D ``x``; ``out`` is 1-D in the compute dtype."""
+    n, v = x.shape
+    acc = out.dtype
+    if n == 0 or v == 0:
+        out.fill_(float("-inf"))  # logsumexp of an empty row (as torch.logsumexp)
+        return
+    c = _chunk_rows(n, v, acc, x.device)
+    floor = _EXP_FLOOR[acc]
+    y = torch.empty((min(c, n), v), dtype=acc, device=x.device)
+    m = torch.empty((n, 1), dtype=acc, device=x.device)
+    same = x.dtype == acc
+    for xc, mc, oc in zip(torch.split(x, c), torch.split(m, c), torch.split(out, c), strict=True):
+        yc = y if xc.shape[0] == y.shape[0] else y[: xc.shape[0]]
+        if same:
+            torch.amax(xc, -1, keepdim=True, out=mc)
+        else:
+            mc.copy_(torch.amax(xc, -1, keepdim=True))
+        torch.sub(xc, mc, out=yc)
+        if temperature != 1.0:
+            yc.div_(temperature)
+        yc.clamp_min_(floor)
+        yc.exp_()
+        torch.sum(yc, -1, out=oc)
+    out.log_()
+    ms = m.squeeze(-1)
+    if temperature != 1.0:
+        ms = ms / temperature
+    out.add_(ms)
+    # all -inf rows: the shifted values are NaN; logsumexp of nothing is -inf
+    out.masked_fill_(ms == float("-inf"), float("-inf"))
+
+
+def _entropy_core(x: torch.Tensor, out: torch.Tensor, temperature: float) -> None:
+    """``out[i] = H(softmax(x[i] / temperature))`` for a 2-D ``x``; ``out`` is 1-D in the compute dtype."""
+    n, v = x.shape
+    acc = out.dtype
+    if n == 0 or v == 0:
+        out.fill_(float("nan"))  # an empty row is no distribution (like a row of only -inf)
+        return
+    c = _chunk_rows(n, v, acc, x.device)
+    floor = _EXP_FLOOR[acc]
+    rows = min(c, n)
+    y = torch.empty((rows, v), dtype=acc, device=x.device)
+    e = torch.empty((rows, v), dtype=acc, device=x.device)
+    m = torch.empty((n, 1), dtype=acc, device=x.device)
+    d = torch.empty((n,), dtype=acc, device=x.device)
+    same = x.dtype == acc
+    for xc, mc, sc, dc in zip(
+        torch.split(x, c), torch.split(m, c), torch.split(out, c), torch.split(d, c), strict=True
+    ):
+        k = xc.shape[0]
+        yc, ec = (y, e) if k == rows else (y[:k], e[:k])
+        if same:
+            torch.amax(xc, -1, keepdim=True, out=mc)
+        else:
+            mc.copy_(torch.amax(xc, -1, keepdim=True))
+        torch.sub(xc, mc, out=yc)
+        if temperature != 1.0:
+            yc.div_(temperature)
+        yc.clamp_min_(floor)
+        torch.exp(yc, out=ec)
+        torch.sum(ec, -1, out=sc)
+        torch.sum(yc.mul_(ec), -1, out=dc)
+    # H = log s − Σ e·y / s   (out holds s)
+    d.div_(out)
+    out.log_().sub_(d)
+
+
+# --------------------------------------------------------------------------- plain formulas (autograd)
+
+
+def _lse_plain(z: torch.Tensor, temperature: float) -> torch.Tensor:
+    x = z.to(_acc(z.dtype))
     if temperature != 1.0:
         x = x / temperature
     return torch.logsumexp(x, dim=-1)
 
 
-def entropy_rows(z: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Shannon entropy of ``softmax(z / temperature)`` over the last axis: ``lse - Σ softmax·z``."""
-    x = z.to(_acc(z))
+def _entropy_plain(z: torch.Tensor, temperature: float) -> torch.Tensor:
+    x = z.to(_acc(z.dtype))
     if temperature != 1.0:
         x = x / temperature
-    lse = torch.logsumexp(x, dim=-1, keepdim=True)
-    p = torch.exp(x - lse)
-    xs = torch.where(p > 0, x, torch.zeros_like(x))  # -inf logits have p = 0 and contribute 0
-    return lse.squeeze(-1) - (p * xs).sum(-1)
+    logp = x - torch.logsumexp(x, dim=-1, keepdim=True)
+    p = torch.exp(logp)
+    # -inf logits: p = 0 and logp = -inf; the double `where` keeps both the value and the gradient finite
+    safe = torch.where(p > 0, logp, torch.zeros_like(logp))
+    return -(p * safe).sum(-1)
+
+
+# --------------------------------------------------------------------------- public kernels
+
+
+_Core = Callable[[torch.Tensor, torch.Tensor, float], None]
+
+
+def _run_rows(z: torch.Tensor, core: _Core, temperature: float) -> torch.Tensor:
+    acc = _acc(z.dtype)
+    out = torch.empty(z.shape[:-1], dtype=acc, device=z.device)
+    _apply(z, out, core, temperature)
+    return out
+
+
+def _apply(z: torch.Tensor, out: torch.Tensor, core: _Core, temperature: float) -> None:
+    x = _as_rows(z)
+    if x is not None:
+        core(x, out.view(-1), temperature)
+        return
+    # rows are not jointly viewable (e.g. logits[:, :-1, :]): recurse over the leading axis, no copy
+    for i in range(z.shape[0]):
+        _apply(z[i], out[i], core, temperature)
+
+
+def logsumexp_rows(z: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """``logsumexp(z / temperature)`` over the last axis (``−inf`` entries allowed)."""
+    if _needs_grad(z):
+        return _lse_plain(z, temperature)
+    with torch.no_grad():
+        return _run_rows(z, _lse_core, float(temperature))
+
+
+def entropy_rows(z: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Shannon entropy (nats) of ``softmax(z / temperature)`` over the last axis: ``lse − Σ softmax·z``.
+
+    ``−inf`` logits have ``p = 0`` and contribute 0 (``0·log 0 = 0``).
+    """
+    if _needs_grad(z):
+        return _entropy_plain(z, temperature)
+    with torch.no_grad():
+        return _run_rows(z, _entropy_core, float(temperature))
+
+
+def _dot_core(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+    n, v = a.shape
+    acc = out.dtype
+    if n == 0:
+        return
+    c = _chunk_rows(n, v, acc, a.device)
+    rows = min(c, n)
+    buf = torch.empty((rows, v), dtype=acc, device=a.device)
+    a_same = a.dtype == acc
+    for ac, bc, oc in zip(torch.split(a, c), torch.split(b, c), torch.split(out, c), strict=True):
+        k = ac.shape[0]
+        bb = buf if k == rows else buf[:k]
+        if a_same:
+            torch.mul(ac, bc, out=bb)  # bc is promoted to acc by the op (float32/float64 multiply)
+        else:
+            bb.copy_(ac)
+            bb.mul_(bc)
+        torch.sum(bb, -1, out=oc)
 
 
 def dot_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``Σ_v a_v b_v`` over the last axis, accumulated in float32 (float64 for float64)."""
+    """``Σ_v a_v b_v`` over the last axis, accumulated in float32 (float64 if either input is float64)."""
     dt = torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
-    return (a.to(dt) * b.to(dt)).sum(-1)
+    if _needs_grad(a, b) or a.shape != b.shape:
+        return (a.to(dt) * b.to(dt)).sum(-1)
+    with torch.no_grad():
+        if a.dtype != dt and b.dtype == dt:
+            a, b = b, a  # the operand already in the compute dtype drives the multiply
+        out = torch.empty(a.shape[:-1], dtype=dt, device=a.device)
+        a2, b2 = _as_rows(a), _as_rows(b)
+        if a2 is None or b2 is None:
+            return (a.to(dt) * b.to(dt)).sum(-1)
+        _dot_core(a2, b2, out.view(-1))
+        return out
