@@ -9,6 +9,12 @@
   ``+inf``).
 * ``entropy_from_logits``: gradient cases keep the temperature in ``[1/8, 8]`` (SymPy's lambdified
   derivative of ``exp((z_i − z_r)/T)`` is not evaluable in double precision for ``T`` ~ 1e-300).
+* ``top_p_renormalized_entropy``: gradient cases have no tied logits (the support jumps between
+  tied tokens at the cut).
+* probability inputs of gradient cases (``entropy``, ``renyi_entropy``, ``tsallis_entropy``,
+  ``kl_divergence``, ``js_divergence``) are lifted away from 0 on their support
+  (``0.9 p + 0.1/|supp|``): central differences with step 1e-6 are inaccurate next to the ``log p``
+  singularity (p ~ 1e-5), and denormal probabilities overflow the lambdified derivatives.
 """
 
 from __future__ import annotations
@@ -20,10 +26,31 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from conformance.strategies import Case, class_index, dims_for, generic_case, logits, probs, weights
+from conformance.strategies import Case, class_index, dims_for, generic_case, logits, probs, representable, weights
 from spec.model import MethodSpec
 
 __all__ = ["CASES"]
+
+
+def _lift(p: np.ndarray, dtype: str) -> np.ndarray:
+    """``0.9 p + 0.1/|supp p|`` on the support of each row (zeros stay zero), rounded to ``dtype``."""
+    if p.size == 0:
+        return p
+    support = p > 0
+    lifted = 0.9 * p + 0.1 * support / np.maximum(support.sum(-1, keepdims=True), 1)
+    return representable(lifted, dtype)
+
+
+def _lifted(names: tuple[str, ...]) -> Callable[..., st.SearchStrategy[Case]]:
+    @st.composite
+    def build(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+        case = draw(generic_case(spec, dtype, small))
+        if small:
+            for name in names:
+                case.inputs[name] = _lift(np.asarray(case.inputs[name], dtype=np.float64), dtype)
+        return case
+
+    return build
 
 
 def _lead(dims: dict[str, Any]) -> tuple[int, ...]:
@@ -64,6 +91,7 @@ def _kl_divergence(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = 
     q = draw(probs(shape, dtype, positive=positive), label="q")
     if small:  # probs(positive=True) can still return one-hot rows: keep gradient cases finite
         assume(not bool(np.any((p > 0) & (q == 0))))
+        p, q = _lift(p, dtype), _lift(q, dtype)
     return Case({"p": p, "q": q}, {}, dims)
 
 
@@ -84,9 +112,28 @@ def _entropy_from_logits(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: b
     return case
 
 
+@st.composite
+def _top_p(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+    case = draw(generic_case(spec, dtype, small))
+    z = np.asarray(case.inputs["logits"], dtype=np.float64)
+    if small and z.size:
+        # Gradient cases: no tied logits. A tie at the cut makes the support jump between tied tokens
+        # (a kink whose one-sided slopes are too small for the finite-difference kink detector).
+        z = representable(z + np.arange(z.shape[-1]) / 8.0, dtype)
+        rows = z.reshape(-1, z.shape[-1])
+        assume(all(len(set(r[np.isfinite(r)].tolist())) == int(np.isfinite(r).sum()) for r in rows))
+        case.inputs["logits"] = z
+    return case
+
+
 CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
     "cross_entropy": _cross_entropy,
     "kl_divergence": _kl_divergence,
     "kl_divergence_from_logits": _kl_from_logits,
     "entropy_from_logits": _entropy_from_logits,
+    "entropy": _lifted(("probs",)),
+    "renyi_entropy": _lifted(("probs",)),
+    "tsallis_entropy": _lifted(("probs",)),
+    "js_divergence": _lifted(("p", "q")),
+    "top_p_renormalized_entropy": _top_p,
 }
