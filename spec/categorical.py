@@ -29,6 +29,7 @@ from spec.model import (
     default_tolerance,
 )
 from spec.registry import register
+from spec.symbolic import bind, symbols_like
 
 SHANNON_1948 = Paper("A Mathematical Theory of Communication", 1948)
 RENYI_1961 = Paper("On Measures of Entropy and Information", 1961)
@@ -52,16 +53,6 @@ TEMPERATURE = ParamSpec("temperature", 1.0, Interval(0.0, None, low_closed=False
 
 LOGITS_DIFF = InputSpec("logits", "logits", ("...", "V"), "unnormalised scores, categories on `axis`; -inf masks",
                         differentiable=True, allow_neg_inf=True)
-
-
-def symbols_like(name: str, values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """An object array of real SymPy symbols ``name_i`` with the shape of ``values``."""
-    flat = [sp.Symbol(f"{name}_{i}", real=True) for i in range(values.size)]
-    return np.array(flat, dtype=object).reshape(values.shape)
-
-
-def bind(symbols: np.ndarray[Any, Any], values: np.ndarray[Any, Any]) -> dict[Any, float]:
-    return {s: float(v) for s, v in zip(symbols.ravel(), np.asarray(values, dtype=np.float64).ravel(), strict=True)}
 
 
 def _rows(x: np.ndarray[Any, Any], axis: int = -1) -> np.ndarray[Any, Any]:

@@ -37,6 +37,7 @@ from spec.model import (
     default_tolerance,
 )
 from spec.registry import register
+from spec.symbolic import bind, symbols_like
 
 F64 = npt.NDArray[np.float64]
 
@@ -190,16 +191,6 @@ def _kl_cov_selected(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> np
 # --------------------------------------------------------------------------- SymPy helpers
 
 
-def _symbols_like(name: str, values: Any) -> np.ndarray[Any, Any]:
-    v = np.asarray(values)
-    flat = [sp.Symbol(f"{name}_{i}", real=True) for i in range(v.size)]
-    return np.array(flat, dtype=object).reshape(v.shape)
-
-
-def _bind(symbols: np.ndarray[Any, Any], values: Any) -> dict[Any, float]:
-    return {s: float(v) for s, v in zip(symbols.ravel(), np.asarray(values, dtype=np.float64).ravel(), strict=True)}
-
-
 def _sym_aggregate(tok: np.ndarray[Any, Any], mask: Any, mode: str, max_length: int | None = None) -> Any:
     """Aggregate an object array of per-token SymPy expressions (masked tokens dropped)."""
     valid = _valid(mask)
@@ -251,9 +242,9 @@ def _ppo_token_expr(lp: Any, old: float, adv: float, clip_low: float, clip_high:
 
 def _aggregate_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> SymbolicProblem:
     x = np.asarray(inputs["values"], dtype=np.float64)
-    sym = _symbols_like("x", x)
+    sym = symbols_like("x", x)
     out = _sym_aggregate(sym, inputs["mask"], str(params["mode"]), params.get("max_length"))
-    return _problem({"values": sym}, out, _bind(sym, x))
+    return _problem({"values": sym}, out, bind(sym, x))
 
 
 def _agg_empty_mask(ctx: PropertyContext) -> None:
@@ -374,13 +365,13 @@ def _ppo_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Symbol
     lp = np.asarray(inputs["log_prob"], dtype=np.float64)
     old = np.asarray(inputs["old_log_prob"], dtype=np.float64)
     adv = np.asarray(inputs["advantages"], dtype=np.float64)
-    sym = _symbols_like("lp", lp)
+    sym = symbols_like("lp", lp)
     tok = np.empty(lp.shape, dtype=object)
     for idx in np.ndindex(lp.shape):
         tok[idx] = _ppo_token_expr(sym[idx], float(old[idx]), float(adv[idx]), float(params.get("clip_low", 0.2)),
                                    float(params.get("clip_high", 0.2)), params.get("dual_clip"))
     out = _sym_aggregate(tok, inputs["mask"], str(params.get("mode", "token-mean")))
-    return _problem({"log_prob": sym}, out, _bind(sym, lp))
+    return _problem({"log_prob": sym}, out, bind(sym, lp))
 
 
 def _ppo_reduces_to_pg(ctx: PropertyContext) -> None:
@@ -509,12 +500,12 @@ def _kl_token_expr(lp: Any, ref: Any, kind: str, d_value: float) -> Any:
 def _kl_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> SymbolicProblem:
     lp = np.asarray(inputs["log_prob"], dtype=np.float64)
     ref = np.asarray(inputs["ref_log_prob"], dtype=np.float64)
-    s_lp = _symbols_like("lp", lp)
-    s_ref = _symbols_like("ref", ref)
+    s_lp = symbols_like("lp", lp)
+    s_ref = symbols_like("ref", ref)
     out = np.empty(lp.shape, dtype=object)
     for idx in np.ndindex(lp.shape):
         out[idx] = _kl_token_expr(s_lp[idx], s_ref[idx], str(params["kind"]), float(lp[idx] - ref[idx]))
-    return _problem({"log_prob": s_lp, "ref_log_prob": s_ref}, out, {**_bind(s_lp, lp), **_bind(s_ref, ref)})
+    return _problem({"log_prob": s_lp, "ref_log_prob": s_ref}, out, {**bind(s_lp, lp), **bind(s_ref, ref)})
 
 
 def _kl_zero_at_equal(ctx: PropertyContext) -> None:
@@ -758,14 +749,14 @@ def _clip_cov_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> S
     old = np.asarray(inputs["old_log_prob"], dtype=np.float64)
     adv = np.asarray(inputs["advantages"], dtype=np.float64)
     chosen = _clip_cov_chosen(inputs, params)  # a data-dependent selection: a constant
-    sym = _symbols_like("lp", lp)
+    sym = symbols_like("lp", lp)
     tok = np.empty(lp.shape, dtype=object)
     for idx in np.ndindex(lp.shape):
         tok[idx] = sp.Integer(0) if chosen[idx] else _ppo_token_expr(
             sym[idx], float(old[idx]), float(adv[idx]), float(params.get("clip_low", 0.2)),
             float(params.get("clip_high", 0.2)), None)
     out = _sym_aggregate(tok, inputs["mask"], str(params.get("mode", "token-mean")))
-    return _problem({"log_prob": sym}, out, _bind(sym, lp))
+    return _problem({"log_prob": sym}, out, bind(sym, lp))
 
 
 def _clip_cov_vs_ppo(ctx: PropertyContext) -> None:
@@ -894,7 +885,7 @@ def _kl_cov_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Sym
     adv = np.asarray(inputs["advantages"], dtype=np.float64)
     sel = _kl_cov_selected(inputs, params)
     coef = float(params.get("coef", 1.0))
-    sym = _symbols_like("lp", lp)
+    sym = symbols_like("lp", lp)
     tok = np.empty(lp.shape, dtype=object)
     for idx in np.ndindex(lp.shape):
         e = -sp.Float(float(adv[idx])) * sp.exp(sym[idx] - sp.Float(float(old[idx])))
@@ -902,7 +893,7 @@ def _kl_cov_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Sym
             e = e + sp.Float(coef) * sp.Abs(sym[idx] - sp.Float(float(old[idx])))
         tok[idx] = e
     out = _sym_aggregate(tok, inputs["mask"], str(params.get("mode", "token-mean")))
-    return _problem({"log_prob": sym}, out, _bind(sym, lp))
+    return _problem({"log_prob": sym}, out, bind(sym, lp))
 
 
 def _pg_tokens(i: Mapping[str, Any]) -> F64:
