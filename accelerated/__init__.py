@@ -9,6 +9,9 @@ Conventions: outputs keep the input's floating dtype; bfloat16/float16 inputs ar
 float32 accumulation; no Python loops over rows or tokens.
 """
 
-from accelerated import categorical, decoding, policy
+from spec.discovery import load_families
 
-__all__ = ["categorical", "decoding", "policy"]
+#: The family packages of this layer (``accelerated.<family>``), discovered from the folder.
+FAMILIES = load_families("accelerated")
+
+__all__ = ["FAMILIES"]

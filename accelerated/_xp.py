@@ -1,23 +1,35 @@
-"""Array-namespace helpers shared by every accelerated implementation."""
+"""Array-namespace helpers shared by every accelerated implementation (one copy of each).
+
+``Array`` is the one array type of the accelerated layer: a NumPy, Torch or CuPy array, reached
+through the array-api-compat namespace ``xp`` that :func:`namespace` returns.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, TypeAlias
 
 import array_api_compat
 
 __all__ = [
+    "Array",
     "compute_dtype",
+    "detach",
+    "device",
     "from_compute",
     "is_torch",
     "log_softmax",
     "logsumexp",
     "namespace",
+    "needs_grad",
+    "rows",
+    "softmax",
     "to_compute",
     "xlogy",
 ]
 
-Array = Any
+#: A NumPy, Torch or CuPy array (the array API gives no static type common to the three).
+Array: TypeAlias = Any
 
 
 def namespace(*arrays: Array) -> Any:
@@ -59,3 +71,32 @@ def logsumexp(z: Array, xp: Any, axis: int = -1, keepdims: bool = False) -> Arra
 
 def log_softmax(z: Array, xp: Any, axis: int = -1) -> Array:
     return z - logsumexp(z, xp, axis=axis, keepdims=True)
+
+
+def softmax(z: Array, xp: Any, axis: int = -1) -> Array:
+    """Shift-exact softmax: ``exp(z - max) / Σ exp(z - max)`` (equal logits give exactly equal p)."""
+    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def detach(x: Array) -> Array:
+    """Stop-gradient on Torch tensors; identity for other arrays."""
+    return x.detach() if is_torch(x) else x
+
+
+def needs_grad(x: Array) -> bool:
+    """A Torch tensor that will record autograd history (grad mode on and ``requires_grad``)."""
+    if not is_torch(x) or not x.requires_grad:
+        return False
+    import torch
+
+    return bool(torch.is_grad_enabled())
+
+
+def device(x: Array) -> Any:
+    return array_api_compat.device(x)
+
+
+def rows(x: Array, xp: Any) -> Array:
+    """``(..., K)`` as ``(rows, K)`` (a view where the backend allows)."""
+    return xp.reshape(x, (math.prod(x.shape[:-1]), x.shape[-1]))

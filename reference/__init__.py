@@ -5,6 +5,9 @@ loops are allowed), always compute in float64, validate their inputs with :mod:`
 never import :mod:`accelerated`.
 """
 
-from reference import categorical, decoding, policy
+from spec.discovery import load_families
 
-__all__ = ["categorical", "decoding", "policy"]
+#: The family packages of this layer (``reference.<family>``), discovered from the folder.
+FAMILIES = load_families("reference")
+
+__all__ = ["FAMILIES"]

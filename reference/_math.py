@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
+
+__all__ = ["F64", "as_f64", "log_softmax", "logsumexp", "rows", "softmax", "xlogy"]
+
+
+def rows(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``(..., K)`` as ``(rows, K)``; a 0-d array is one row of one entry."""
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return a.reshape(1, 1)
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 def as_f64(x: npt.ArrayLike) -> F64:

@@ -4,7 +4,7 @@ Importing ``spec`` registers every method of every family. Use :func:`get` for o
 :func:`all_specs` for all of them.
 """
 
-from spec import categorical, decoding, policy  # noqa: F401  (importing registers the specs)
+from spec.discovery import load_families
 from spec.errors import (
     BackendUnavailableError,
     DomainError,
@@ -18,7 +18,11 @@ from spec.errors import (
 from spec.model import Budget, MethodSpec
 from spec.registry import all_specs, families, get
 
+#: Every family package below ``spec`` (importing each registers its methods); discovered, not listed.
+FAMILIES = load_families("spec")
+
 __all__ = [
+    "FAMILIES",
     "BackendUnavailableError",
     "Budget",
     "DTypeError",

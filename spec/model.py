@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,7 @@ import numpy.typing as npt
 __all__ = [
     "DTYPES",
     "INPUT_KINDS",
+    "Branch",
     "Budget",
     "Choice",
     "Confidence",
@@ -30,13 +31,16 @@ __all__ = [
     "IntRange",
     "Interval",
     "MethodSpec",
+    "NotApplicable",
     "OutputSpec",
     "Paper",
     "ParamSpec",
     "Property",
     "PropertyContext",
     "Provenance",
+    "Scale",
     "SymbolicProblem",
+    "UNIT_SCALE",
     "default_tolerance",
 ]
 
@@ -237,13 +241,39 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """The natural scale of an output, in its own units (``log V`` for an entropy, 1 for a probability).
+
+    Absolute tolerances are multiples of it: ``|a - r| <= atol * scale + rtol * |r|``. ``of(inputs,
+    params)`` computes it for one call; ``describe`` says what it is in words (shown in golden files).
+    """
+
+    describe: str
+    of: Callable[[Mapping[str, Any], Mapping[str, Any]], float]
+
+    def __call__(self, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+        value = float(self.of(inputs, params))
+        if not math.isfinite(value) or value <= 0:
+            return 1.0
+        return value
+
+
+#: The scale of outputs bounded by a constant of order one (probabilities, masks, unit-free losses).
+UNIT_SCALE = Scale("1", lambda inputs, params: 1.0)
+
+
+@dataclass(frozen=True)
 class OutputSpec:
-    """One output. Discrete outputs (indices, masks, kept sets) must match the reference exactly."""
+    """One output. Discrete outputs (indices, masks, kept sets) must match the reference exactly.
+
+    ``scale`` is the output's natural scale (see :class:`Scale`); tolerances are expressed in it.
+    """
 
     name: str
     doc: str
     discrete: bool = False
     shape: tuple[str, ...] = ()
+    scale: Scale = UNIT_SCALE
 
 
 # --------------------------------------------------------------------------- tolerances
@@ -283,6 +313,14 @@ def default_tolerance(scale: float = 1.0) -> dict[str, Budget]:
 # --------------------------------------------------------------------------- properties
 
 
+class NotApplicable(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by :meth:`PropertyContext.skip`: the property does not apply to this drawn case.
+
+    The harness counts, per property, how many cases it actually ran on; a property that never ran
+    over a whole job fails the job, so a strategy that never reaches a property's domain is caught.
+    """
+
+
 @dataclass
 class PropertyContext:
     """What a property check receives.
@@ -290,7 +328,9 @@ class PropertyContext:
     ``call(**overrides)`` runs the implementation under test (any backend, any dtype: the harness
     converts NumPy float64 arrays in and out) on the drawn ``inputs``/``params`` with ``overrides``
     replacing some of them, and returns the outputs as NumPy arrays (a tuple when several).
-    ``budget`` is the dtype's budget; ``dtype`` its name. ``rng`` is seeded from the example.
+    ``budget`` is the dtype's budget in output units (its ``atol`` already multiplied by the first
+    output's natural scale for the drawn case); ``dtype`` its name. ``rng`` is seeded from the example.
+    ``skip(reason)`` declares that the property does not apply to this case (it is counted).
     """
 
     call: Callable[..., Any]
@@ -305,14 +345,36 @@ class PropertyContext:
         e = np.asarray(expected, dtype=np.float64)
         return bool(np.all(self.budget.scaled(factor).allows(a, e)))
 
+    def slack(self, factor: float = 1.0) -> float:
+        """An absolute slack in output units: ``factor * (atol + rtol)`` of the scaled budget."""
+        return factor * (self.budget.atol + self.budget.rtol)
+
+    def skip(self, reason: str) -> NoReturn:
+        raise NotApplicable(reason)
+
 
 @dataclass(frozen=True)
 class Property:
-    """An invariant or bound. ``check(ctx)`` raises ``AssertionError`` with a message when violated."""
+    """An invariant or bound. ``check(ctx)`` raises ``AssertionError`` with a message when violated,
+    or calls ``ctx.skip(reason)`` when the drawn case is outside the property's domain."""
 
     name: str
     description: str
     check: Callable[[PropertyContext], None]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A named non-trivial regime of a method (e.g. "the cut falls mid-distribution").
+
+    ``hit(inputs, params, outputs)`` says whether a case (with its float64 reference outputs) is in
+    the regime. The harness counts hits per job; a branch that no case of a values or properties job
+    reached fails the job, so the draws provably exercise what the method actually does.
+    """
+
+    name: str
+    description: str
+    hit: Callable[[Mapping[str, Any], Mapping[str, Any], tuple[Any, ...]], bool]
 
 
 # --------------------------------------------------------------------------- derivations
@@ -364,6 +426,7 @@ class MethodSpec:
     params: tuple[ParamSpec, ...]
     outputs: tuple[OutputSpec, ...]
     properties: tuple[Property, ...] = ()
+    branches: tuple[Branch, ...] = ()
     tolerance: Mapping[str, Budget] = field(default_factory=default_tolerance)
     derivation: Derivation | None = None
     stop_gradients: tuple[str, ...] = ()  # terms detached inside the method, in words
@@ -429,8 +492,9 @@ class MethodSpec:
                  "domain": p.domain.describe()}
                 for p in self.params
             ],
-            "outputs": [{"name": o.name, "discrete": o.discrete} for o in self.outputs],
+            "outputs": [{"name": o.name, "discrete": o.discrete, "scale": o.scale.describe} for o in self.outputs],
             "properties": [{"name": p.name, "description": p.description} for p in self.properties],
+            "branches": [{"name": b.name, "description": b.description} for b in self.branches],
             "differentiable": self.differentiable,
             "stop_gradients": list(self.stop_gradients),
             "degenerate": list(self.degenerate),

@@ -10,10 +10,19 @@ Conventions (see DESIGN.md, "Bad input"):
 - NaN is never accepted in float inputs; ``+inf`` never; ``-inf`` only where the spec allows it
   (masked logits), and never for a whole row;
 - probability vectors must be non-negative and sum to 1 within :func:`simplex_atol`.
+
+Checked mode. Shape, dtype and parameter checks always run. The *data-dependent* checks (NaN,
+``+inf``, the simplex, mask values, index ranges) read array values, which on a GPU forces a host
+sync and under ``torch.compile`` breaks the graph. They run in checked mode, on by default; turn
+them off for a training loop with ``with spec.validate.unchecked(): ...`` (or
+``set_checked(False)``). While ``torch.compile`` traces, they are skipped automatically.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from spec.errors import DomainError, DTypeError, ParameterError, ShapeError
@@ -28,9 +37,44 @@ __all__ = [
     "check_same_shape",
     "check_simplex",
     "check_vocab_axis",
+    "checked",
     "normalise_axis",
+    "set_checked",
     "simplex_atol",
+    "unchecked",
 ]
+
+_CHECKED = True
+
+
+def set_checked(enabled: bool) -> None:
+    """Turn the data-dependent input checks on (default) or off, process-wide."""
+    global _CHECKED
+    _CHECKED = bool(enabled)
+
+
+@contextmanager
+def unchecked() -> Iterator[None]:
+    """Skip the data-dependent input checks inside the block (shape, dtype, parameters still checked)."""
+    global _CHECKED
+    previous = _CHECKED
+    _CHECKED = False
+    try:
+        yield
+    finally:
+        _CHECKED = previous
+
+
+def checked() -> bool:
+    """Whether data-dependent checks run now: checked mode is on and ``torch.compile`` is not tracing."""
+    if not _CHECKED:
+        return False
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        compiler = getattr(torch, "compiler", None)
+        if compiler is not None and compiler.is_compiling():
+            return False
+    return True
 
 
 def check_params(method_id: str, **values: object) -> None:
@@ -88,6 +132,8 @@ def check_finite(fn: str, name: str, x: Any, xp: Any, *, allow_neg_inf: bool = F
     """No NaN, no +inf; -inf only if ``allow_neg_inf``, and then never filling a whole row."""
     x = _plain(x)
     check_floating(fn, name, x, xp)
+    if not checked():
+        return
     if bool(xp.any(xp.isnan(x))):
         raise DomainError(fn, name, "no NaN values", "NaN")
     if allow_neg_inf:
@@ -112,6 +158,8 @@ def check_simplex(fn: str, name: str, p: Any, xp: Any, *, axis: int = -1) -> Non
     """``p`` is finite, non-negative and sums to 1 along ``axis`` within :func:`simplex_atol`."""
     p = _plain(p)
     check_finite(fn, name, p, xp)
+    if not checked() or any(int(d) == 0 for d in p.shape):
+        return
     if bool(xp.any(p < 0)):
         raise DomainError(fn, name, "probabilities >= 0", f"a minimum of {float(xp.min(p))!r}")
     work = p if p.dtype in (xp.float32, xp.float64) else xp.astype(p, xp.float32)
@@ -127,7 +175,7 @@ def check_simplex(fn: str, name: str, p: Any, xp: Any, *, axis: int = -1) -> Non
 def check_mask(fn: str, name: str, mask: Any, xp: Any) -> None:
     """Masks are boolean, or numeric with values in {0, 1}."""
     mask = _plain(mask)
-    if xp.isdtype(mask.dtype, "bool"):
+    if xp.isdtype(mask.dtype, "bool") or not checked():
         return
     if not bool(xp.all((mask == 0) | (mask == 1))):
         raise DomainError(fn, name, "a boolean mask (or values in {0, 1})", "other values")
@@ -138,6 +186,8 @@ def check_index(fn: str, name: str, x: Any, xp: Any, *, low: int, high: int, ign
     x = _plain(x)
     if not xp.isdtype(x.dtype, "integral"):
         raise DTypeError(fn, name, "an integer dtype", f"dtype {x.dtype}")
+    if not checked():
+        return
     ok = (x >= low) & (x < high)
     if ignore is not None:
         ok = ok | (x == ignore)

@@ -1,0 +1,1 @@
+"""Mutants of the ``categorical`` family, one module per method group."""

@@ -1,0 +1,1 @@
+"""Mutants of the ``decoding`` family, one module per method group."""

@@ -1,0 +1,1 @@
+"""Mutants of the ``policy`` family, one module per method group."""
