@@ -471,8 +471,8 @@ def _stable(spec: MethodSpec, case: Case, outs: tuple[npt.NDArray[Any], ...], ru
 
 
 def _kink_free(spec: MethodSpec, case: Case) -> bool:
-    """One-sided finite differences agree at every finite element of every differentiated input (no kink or
-    discrete flip within 1e-6, and not on the edge of the domain): the gradient is well defined."""
+    """One-sided finite differences agree at every finite element of every differentiated input where both
+    perturbations are valid inputs (no kink or discrete flip within 1e-6): the gradient is well defined."""
     if spec.derivation is None:
         return False
     ref = get_backend("reference").function(spec)
@@ -500,7 +500,7 @@ def _kink_free(spec: MethodSpec, case: Case) -> bool:
             minus.flat[j] -= h
             fp, fm = f(name, plus), f(name, minus)
             if fp is None or fm is None:
-                return False
+                continue  # the perturbed input is invalid (e.g. off the simplex): no evidence either way
             right, left = (fp - f0) / h, (f0 - fm) / h
             if not abs(right - left) <= 1e-3 * max(1.0, abs(right), abs(left)):
                 return False
@@ -660,10 +660,13 @@ def _gradient_record(spec: MethodSpec, c: _Candidate) -> dict[str, Any]:
     assert spec.derivation is not None
     first = spec.outputs[0].name
     if not _kink_free(spec, c.case):
-        return {"omitted": f"a kink, a discrete selection flip or the edge of the domain lies within 1e-6 of an input "
-                           f"(one-sided finite differences of the reference disagree): d{first} is not defined here"}
+        return {"omitted": "a kink or a discrete selection flip lies within 1e-6 of an input (one-sided finite "
+                           f"differences of the reference disagree): d{first} is not defined here"}
     cot = _cotangent(c.outputs[0].shape)
     grads = _quiet(_sympy_gradient, spec, c.case, cot)
+    if not all(np.all(np.isfinite(grads[name])) for name in spec.derivation.wrt):
+        return {"omitted": f"the SymPy gradient of {first} is not finite here (an input on the edge of the domain, "
+                           "e.g. a zero probability)"}
     scale = 1.0
     for name in spec.derivation.wrt:
         a = np.asarray(c.case.inputs[name], dtype=np.float64)
