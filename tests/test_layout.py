@@ -150,6 +150,12 @@ def test_same_group_in_every_layer(method_id: str, spec_modules: dict[str, str |
         owners = _owners(package, attribute, s.id)
         assert owners in ([], [f"{package}.{s.family}.{group}"]), (
             f"{s.id}: {attribute} entry in {owners}, expected {package}.{s.family}.{group}")
+
+
+@pytest.mark.parametrize("method_id", IDS)
+def test_test_module_of_the_group(method_id: str, spec_modules: dict[str, str | None]) -> None:
+    s = _spec(method_id)
+    group = _group(spec_modules, s)
     tests = ROOT / "tests" / s.family
     assert (tests / f"test_{group}.py").is_file() or list(tests.glob(f"test_{group}_*.py")), (
         f"{s.id}: no tests/{s.family}/test_{group}.py")
