@@ -31,6 +31,7 @@ from typing import Any
 from conformance.backends import BACKENDS, available_backends
 from conformance.report import counts_table, table, write_json
 from conformance.runner import LEVELS, PROFILES, Job, iter_results, jobs_for
+from conformance.scaffold import add_subcommand as add_new_subcommand
 from spec.errors import EntropyAtlasError
 from spec.model import MethodSpec
 from spec.registry import all_specs, get
@@ -265,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_catalogue)
 
     sub.add_parser("bench", help="run the benchmarks (options: entropy-atlas bench --help)", add_help=False)
+    add_new_subcommand(sub)  # entropy-atlas new ID [--group NAME] [--catalog PATH] [--dry-run]
     return parser
 
 
