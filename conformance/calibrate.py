@@ -33,7 +33,7 @@ def calibrate(method_ids: Iterable[str] | None = None, *, backends: Iterable[str
     for r in iter_results(jobs, profile="calibrate", max_examples=examples, progress=progress):
         budget = get(r.method).tolerance[r.dtype]
         table.setdefault(r.method, {}).setdefault(r.backend, {})[r.dtype] = {
-            "worst_over_budget": round(r.max_error, 6),
+            "worst_over_budget": float(f"{r.max_error:.3g}"),
             "examples": r.examples,
             "status": r.status,
             "budget": {"atol": budget.atol, "rtol": budget.rtol},
