@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from hypothesis import strategies as st
 
-from conformance.strategies import Case, advantages, log_probs, mask, param_value, representable
+from conformance.strategies import Case, advantages, log_probs, param_value, representable
 from spec.model import MethodSpec
 
 F64 = npt.NDArray[np.float64]
@@ -26,9 +26,30 @@ LOG_RATIOS = (0.0, 0.0, 0.125, -0.125, 0.25, -0.25, 0.5, -0.5, 1.0, -1.0, 2.0, -
 
 
 def dims(draw: st.DrawFn, small: bool) -> tuple[int, int]:
-    b = draw(st.integers(1, 2) if small else st.one_of(st.integers(1, 3), st.just(0)))
+    b = draw(st.integers(1, 2) if small else st.integers(1, 3))
+    if not small and draw(st.integers(0, 11)) == 0:
+        b = 0  # an empty batch, rarely
     t = draw(st.integers(1, 3 if small else 6))
     return b, t
+
+
+@st.composite
+def seq_mask(draw: st.DrawFn, shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
+    """Right-padded (sequence-like), random or full masks with an empty row at times; all-false rarely."""
+    b, t = shape
+    style = draw(st.sampled_from(["padded", "padded", "random", "full"]))
+    if b * t == 0 or style == "full":
+        m = np.ones(shape, dtype=bool)
+    elif style == "padded":
+        lengths = np.array(draw(st.lists(st.integers(1, t), min_size=b, max_size=b)))
+        m = np.arange(t) < lengths[:, None]
+    else:
+        m = np.array(draw(st.lists(st.booleans(), min_size=b * t, max_size=b * t)), dtype=bool).reshape(shape)
+    if b >= 2 and draw(st.integers(0, 3)) == 0:
+        m[draw(st.integers(0, b - 1))] = False
+    if draw(st.integers(0, 11)) == 0:
+        m[:] = False
+    return m
 
 
 def _zero_sum(draw: st.DrawFn, n: int, grid: list[float]) -> F64:
@@ -44,7 +65,7 @@ def loss_inputs(draw: st.DrawFn, dtype: str, small: bool, exact: bool = False) -
     b, t = dims(draw, small)
     shape = (b, t)
     n = b * t
-    m = draw(mask(shape), label="mask")
+    m = draw(seq_mask(shape), label="mask")
     if exact:
         k = int(m.sum())
         lp = np.full(shape, -0.5)
