@@ -2,9 +2,10 @@
 loop over groups and without host syncs (traceable by ``torch.compile(fullgraph=True)``).
 
 Sorts by (group id, reward) with two stable argsorts; every per-group statistic comes from segmented
-scans (Hillis–Steele doubling, ``ceil(log2 N)`` vectorised steps, a number fixed by the shape): a
-forward ``+`` scan gives each segment's sum at its last element, and a backward "first value" scan
-broadcasts that value to the whole segment. Sums are float64 and restricted to one group each, so a
+scans (Hillis–Steele doubling, ``ceil(log2 N)`` vectorised steps, a number fixed by the shape, with the
+same-segment masks built once): "first value" scans forward and backward give each entry the first and
+last index of its segment, and a forward ``+`` scan read at the segment's last index gives its sum.
+Sums are float64 and restricted to one group each, so a
 small-variance group is not swamped by the rounding of a global prefix sum. Constant groups are
 detected exactly from the first and last sorted reward of the group.
 """
@@ -22,29 +23,33 @@ from spec.validate import check_finite, check_floating, check_params, check_same
 __all__ = ["group_advantages"]
 
 
-def _scan(x: Array, seg: Array, combine: Callable[[Array, Array], Array], xp: Any) -> Array:
-    """Inclusive scan of ``x`` with ``combine(earlier, later)``, restarted at every segment (``seg`` sorted)."""
-    n = x.shape[0]
+def _masks(seg: Array, xp: Any) -> list[tuple[int, Array]]:
+    """For each doubling step, whether entry ``i`` and entry ``i − step`` are in the same segment."""
+    n = seg.shape[0]
+    out = []
     step = 1
     while step < n:
-        shifted = xp.concat([x[:step], x[: n - step]])  # the first ``step`` entries are never used
-        same = xp.concat([xp.zeros((step,), dtype=xp.bool, device=device(x)), seg[step:] == seg[: n - step]])
-        x = xp.where(same, combine(shifted, x), x)
+        out.append((step, xp.concat([xp.zeros((step,), dtype=xp.bool, device=device(seg)),
+                                     seg[step:] == seg[: n - step]])))
         step *= 2
+    return out
+
+
+def _scan(x: Array, masks: list[tuple[int, Array]], combine: Callable[[Array, Array], Array], xp: Any) -> Array:
+    """Inclusive scan of ``x`` with ``combine(earlier, later)``, restarted at every segment."""
+    n = x.shape[0]
+    for step, same in masks:
+        shifted = xp.concat([x[:step], x[: n - step]])  # the first ``step`` entries are never used
+        x = xp.where(same, combine(shifted, x), x)
     return x
 
 
-def _segment_last(x: Array, seg: Array, xp: Any) -> Array:
-    """The value at the last element of each element's segment, broadcast to the segment."""
-    return xp.flip(_scan(xp.flip(x, axis=0), xp.flip(seg, axis=0), lambda earlier, later: earlier, xp), axis=0)
+def _first(earlier: Array, later: Array) -> Array:
+    return earlier
 
 
-def _segment_first(x: Array, seg: Array, xp: Any) -> Array:
-    return _scan(x, seg, lambda earlier, later: earlier, xp)
-
-
-def _segment_sum(x: Array, seg: Array, xp: Any) -> Array:
-    return _segment_last(_scan(x, seg, lambda earlier, later: earlier + later, xp), seg, xp)
+def _add(earlier: Array, later: Array) -> Array:
+    return earlier + later
 
 
 def group_advantages(rewards: Array, group_ids: Array, *, scale: str = "std", eps: float = 1e-6) -> Array:
@@ -59,7 +64,8 @@ def group_advantages(rewards: Array, group_ids: Array, *, scale: str = "std", ep
         check_finite("group_advantages", "rewards", rewards, xp)
     if not xp.isdtype(group_ids.dtype, "integral"):
         raise DTypeError("group_advantages", "group_ids", "an integer dtype", f"dtype {group_ids.dtype}")
-    if rewards.shape[0] == 0:
+    n = rewards.shape[0]
+    if n == 0:
         return from_compute(xp.zeros_like(rewards), rewards, xp)
     f64 = xp.float64
     r = xp.astype(detach(rewards), f64)
@@ -70,12 +76,17 @@ def group_advantages(rewards: Array, group_ids: Array, *, scale: str = "std", ep
     seg = xp.take(g, perm)
     rs = xp.take(r, perm)
 
-    count = _segment_sum(xp.ones_like(rs), seg, xp)
-    mean = _segment_sum(rs, seg, xp) / count
-    ss = _segment_sum((rs - mean) ** 2, seg, xp)
+    forward = _masks(seg, xp)
+    backward = _masks(xp.flip(seg, axis=0), xp)
+    index = xp.arange(n, device=device(rs))
+    start = _scan(index, forward, _first, xp)  # first index of each entry's segment
+    end = xp.flip(_scan(xp.flip(index, axis=0), backward, _first, xp), axis=0)  # its last index
+    count = xp.astype(end - start + 1, f64)
+    mean = xp.take(_scan(rs, forward, _add, xp), end) / count  # segment sum: the scan at the segment's end
+    ss = xp.take(_scan((rs - mean) ** 2, forward, _add, xp), end)
     std = xp.sqrt(ss / xp.clip(count - 1.0, 1.0, None))
     single = count == 1.0
-    constant = (_segment_last(rs, seg, xp) == _segment_first(rs, seg, xp)) & ~single  # sorted by reward
+    constant = (xp.take(rs, end) == xp.take(rs, start)) & ~single  # sorted by reward inside the group
     mean = xp.where(single, xp.zeros_like(mean), mean)
     std = xp.where(single, xp.ones_like(std), std)
     centred = xp.where(constant, xp.zeros_like(rs), rs - mean)
