@@ -132,6 +132,8 @@ def covariance(lp: F64, adv: F64, mask: Any) -> F64:
 def masked_irrelevant_factory(names: tuple[str, ...]) -> Any:
     def check(ctx: PropertyContext) -> None:
         valid = valid_mask(ctx.inputs["mask"])
+        if valid.all():
+            ctx.skip("no masked position")
         (a,) = ctx.call()
         overrides = {n: np.where(valid, ctx.inputs[n], -0.5 if n in ("log_prob", "old_log_prob") else 2.0)
                      for n in names}

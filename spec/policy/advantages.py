@@ -49,13 +49,13 @@ def _adv_zero_sum(ctx: PropertyContext) -> None:
     (a,) = ctx.call()
     a = np.asarray(a, dtype=np.float64)
     g = np.asarray(ctx.inputs["group_ids"])
-    for gid in np.unique(g):
-        sel = g == gid
-        if sel.sum() < 2:
-            continue
-        scale = float(np.abs(a[sel]).sum()) + 1.0
-        assert abs(float(a[sel].sum())) <= 4 * (ctx.budget.atol + ctx.budget.rtol * scale), \
-            f"group {gid}: advantages sum to {a[sel].sum()}, not 0"
+    groups = [g == gid for gid in np.unique(g) if int((g == gid).sum()) >= 2]
+    if not groups:
+        ctx.skip("no group of size >= 2")
+    for sel in groups:
+        # the sum cancels terms of size |A|: its rounding is relative to Σ|A| (output units)
+        tol = ctx.slack(4) * (float(np.abs(a[sel]).sum()) + 1.0)
+        assert abs(float(a[sel].sum())) <= tol, f"group {g[sel][0]}: advantages sum to {a[sel].sum()}, not 0"
 
 
 def _adv_singletons(ctx: PropertyContext) -> None:
@@ -64,6 +64,8 @@ def _adv_singletons(ctx: PropertyContext) -> None:
     g = np.asarray(ctx.inputs["group_ids"])
     _, _, size = _group_stats(r, g)
     one = size == 1
+    if not one.any():
+        ctx.skip("no group of size one")
     eps = ctx.params.get("eps", 1e-6)
     expect = r / (1.0 + eps) if ctx.params.get("scale", "std") == "std" else r
     assert ctx.close(np.asarray(a)[one], expect[one]), "singleton groups: verl uses mean 0, std 1"
@@ -73,8 +75,10 @@ def _adv_constant_groups(ctx: PropertyContext) -> None:
     r = ctx.inputs["rewards"]
     g = np.asarray(ctx.inputs["group_ids"])
     const = np.full(r.shape, 0.75)
-    (a,) = ctx.call(rewards=const)
     _, _, size = _group_stats(const, g)
+    if not np.any(size > 1):
+        ctx.skip("no group of size >= 2")
+    (a,) = ctx.call(rewards=const)
     assert np.all(np.asarray(a)[size > 1] == 0.0), "all-equal rewards in a group must give A = 0 exactly"
 
 
@@ -98,7 +102,7 @@ def _adv_scale(ctx: PropertyContext) -> None:
     slack = np.abs(a) * eps / np.maximum(2 * std + eps, 1e-300)
     diff = np.abs(np.asarray(b, dtype=np.float64) - a)
     bud = ctx.budget.scaled(4)
-    ok = diff <= bud.atol + bud.rtol * np.abs(a) + slack
+    ok = diff <= bud.atol + bud.rtol * np.maximum(np.abs(a), np.abs(np.asarray(b, dtype=np.float64))) + slack
     assert np.all(ok[multi]), f"scale='std': A(2r) != A(r) beyond eps effects: {a} vs {b}"
 
 

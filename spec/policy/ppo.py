@@ -82,6 +82,8 @@ def _agg_empty_mask(ctx: PropertyContext) -> None:
 def _agg_masked_irrelevant(ctx: PropertyContext) -> None:
     x = ctx.inputs["values"]
     valid = valid_mask(ctx.inputs["mask"])
+    if valid.all():
+        ctx.skip("no masked position")
     (a,) = ctx.call()
     (b,) = ctx.call(values=np.where(valid, x, 3.0))
     assert ctx.close(b, a), f"masked-out values changed the result: {a} vs {b}"
@@ -260,6 +262,8 @@ def _ppo_bounds(ctx: PropertyContext) -> None:
     b = ctx.budget.scaled(2)
     lower = -adv * (1.0 + p.get("clip_high", 0.2))
     pos = valid & (adv > 0)
+    if not pos.any() and (p.get("dual_clip") is None or not np.any(valid & (adv < 0))):
+        ctx.skip("no valid token with A > 0, and no A < 0 token under a dual clip")
     slack = b.atol + b.rtol * np.abs(lower)
     assert np.all(tok[pos] >= lower[pos] - slack[pos]), "A > 0: loss below −A(1+ε_high) (clip-higher bound)"
     c = p.get("dual_clip")
