@@ -295,6 +295,8 @@ register(MethodSpec(
     stop_gradients=("old_log_prob and advantages", "the covariance and the selection (no gradient through them)",
                     "chosen tokens: corr = 0 removes their gradient"),
     degenerate=("empty mask gives 0 (nothing is chosen)",
+                "a covariance exactly on cov_low or cov_high is outside the (strict) window; one within rounding "
+                "of a bound is unspecified (conformance draws exact covariances)",
                 "no candidate: plain PPO-clip",
                 "fewer candidates than n: all candidates are zeroed"),
 ))
@@ -444,5 +446,8 @@ register(MethodSpec(
                           kinks="|logp − old| at logp = old on selected tokens (subgradient: any value in "
                                 "[−coef, coef] added to −Aρ is correct); the selection is piecewise constant"),
     stop_gradients=("old_log_prob and advantages", "the covariance and the selection"),
-    degenerate=("empty mask gives 0", "k_percent = 0 or coef = 0: vanilla PG"),
+    degenerate=("empty mask gives 0", "k_percent = 0 or coef = 0: vanilla PG",
+                "exact covariance ties: lowest flat index first; covariances that differ only by rounding (not "
+                "exactly representable) may be ordered either way by an implementation computing in another "
+                "precision — unspecified (see the module docstring; conformance draws exact covariances)"),
 ))
