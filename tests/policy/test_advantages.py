@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +80,15 @@ def test_group_advantages_torch_matches_verl(norm: bool) -> None:
 
 
 
-def test_group_advantages_loop_free_and_fast() -> None:
+def test_group_advantages_at_scale() -> None:
+    """40 000 responses in 5 000 shuffled groups. That the code is loop-free is proven structurally by
+    tests/test_compile.py (a Python loop over a data-dependent number of groups cannot be captured as
+    one graph), not by a wall-clock limit (machines are noisy)."""
     rng = np.random.default_rng(5)
     n = 40_000
     r = torch.tensor(rng.choice([0.0, 1.0], size=n), dtype=torch.float32)
     g = torch.tensor(rng.permutation(np.repeat(np.arange(n // 8), 8)))
-    start = time.perf_counter()
     a = A.group_advantages(r, g)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 5.0  # loop-free: a Python loop over 5 000 groups with per-group tensor ops is far slower
     sums = torch.zeros(n // 8, dtype=torch.float64).index_add_(0, g, a.double())
     assert float(sums.abs().max()) < 1e-4  # Σ A = 0 per group
 
