@@ -98,6 +98,18 @@ def decision_slack(ctx: PropertyContext, terms: int = 1) -> float:
     return 8.0 * eps * max(terms, 1)
 
 
+def in_dtype(x: Any, dtype: str) -> F64:
+    """``x`` rounded to ``dtype`` (round to nearest even) and back to float64; bfloat16 by its bits."""
+    a = np.asarray(x, dtype=np.float64)
+    if dtype == "float64":
+        return a
+    if dtype in ("float32", "float16"):
+        return np.asarray(a.astype(dtype).astype(np.float64))
+    bits = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return np.asarray(np.where(np.isfinite(a), rounded.astype(np.uint32).view(np.float32), a), dtype=np.float64)
+
+
 def first_n(order: npt.NDArray[np.intp], n: int, size: int) -> BoolArray:
     mask = np.zeros(size, dtype=bool)
     mask[order[:n]] = True

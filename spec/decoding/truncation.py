@@ -30,6 +30,7 @@ from spec.decoding._filters import (
     decision_slack,
     entropy_rows,
     guarded,
+    in_dtype,
     int_logits,
     kept,
     log_softmax_row,
@@ -204,6 +205,14 @@ def _topp_p0(ctx: PropertyContext) -> None:
         "p = 0 must keep exactly min_tokens_to_keep tokens"
 
 
+def _topp_exact_boundary(ctx: PropertyContext) -> None:
+    """Equal logits have exactly representable masses 1/V in every dtype (shift-exact softmax): p equal to
+    the mass of the first j tokens keeps exactly j, p just above keeps j + 1 (transformers #18976)."""
+    for v, p, n in ((4, 0.25, 1), (4, 0.5, 2), (4, 0.75, 3), (8, 0.375, 3), (4, 0.5 + 2.0**-20, 3)):
+        ks = kept(out(ctx, logits=np.zeros((1, v)), p=p, min_tokens_to_keep=1))
+        assert int(ks.sum()) == n, f"{v} equal logits, p = {p}: kept {int(ks.sum())}, expected {n}"
+
+
 def _topp_rule_count(zr: F64, params: Mapping[str, Any]) -> int:
     """Tokens the mass rule alone keeps: those whose preceding (descending) mass is < p."""
     p = float(params["p"])
@@ -238,6 +247,7 @@ register(MethodSpec(
         Property("nested_in_p", "kept(p / 2) is contained in kept(p)", nested("p", 0.5)),
         Property("p_one_identity", "p = 1 keeps every finite logit", _topp_p1),
         Property("p_zero", "p = 0 keeps exactly min_tokens_to_keep tokens", _topp_p0),
+        Property("exact_boundary", "p equal to an exact cumulative mass keeps no extra token", _topp_exact_boundary),
         *truncation_properties(),
     ),
     branches=(CUT_MID, TIE_AT_CUT, NEG_INF_CUT, min_keep_binds(_topp_rule_count)),
@@ -283,6 +293,18 @@ def _minp_one(ctx: PropertyContext) -> None:
     assert np.array_equal(ks, z == z.max(axis=-1, keepdims=True)), "min_p = 1 keeps exactly the max ties"
 
 
+def _minp_inclusive(ctx: PropertyContext) -> None:
+    """A token exactly at min_p * p_max is kept: z - max z = log(1/2) exactly against min_p = 1/2 in
+    float64 and float32. 16-bit dtypes cannot hold log(1/2): there min_p sits 0.1% below the ratio of
+    the rounded logits (a clear margin at float32 compute precision)."""
+    z = np.array([[0.0, math.log(0.5), math.log(0.25)]])
+    min_p = 0.5
+    if ctx.dtype in ("float16", "bfloat16"):
+        min_p = math.exp(float(in_dtype(z, ctx.dtype)[0, 1])) * (1 - 1e-3)
+    ks = kept(out(ctx, logits=z, min_p=min_p, min_tokens_to_keep=1))
+    assert np.array_equal(ks, [[True, True, False]]), f"p = min_p * p_max ({min_p}) must be kept: {ks}"
+
+
 def _minp_rule_count(zr: F64, params: Mapping[str, Any]) -> int:
     """Tokens the threshold alone keeps: p_v >= min_p * p_max."""
     min_p = float(params["min_p"])
@@ -316,6 +338,7 @@ register(MethodSpec(
                  nested_rev("min_p", 2.0, 1.0)),
         Property("min_p_zero_identity", "min_p = 0 is the identity", _minp_zero),
         Property("min_p_one", "min_p = 1 keeps exactly the tokens tied at the max", _minp_one),
+        Property("threshold_inclusive", "a token exactly at min_p * p_max is kept", _minp_inclusive),
         *truncation_properties(),
     ),
     branches=(CUT_MID, NEG_INF_CUT, min_keep_binds(_minp_rule_count)),
@@ -456,6 +479,19 @@ def _prob_threshold(eta: bool) -> Any:
     return check
 
 
+def _epsilon_inclusive(ctx: PropertyContext) -> None:
+    """Logits [log 2, 0, 0] give p = 1/2, 1/4, 1/4 and [log 4, 0, 0, 0, 0] give 1/2, 1/8 x 4 with log p
+    exact in float64 and float32 (log 4 = 2 log 2, log 8 = log 2 + log 4 round exactly); epsilon = the
+    small probability is exactly at the threshold, so every token stays (not saved by the guard: the
+    small ones are not the largest)."""
+    for z, eps in (([math.log(2.0), 0.0, 0.0], 0.25), ([math.log(4.0), 0.0, 0.0, 0.0, 0.0], 0.125)):
+        if ctx.dtype in ("float16", "bfloat16"):  # log 2 is not representable: 0.1% below the rounded p
+            big = float(in_dtype(z[0], ctx.dtype))
+            eps = 1.0 / (math.exp(big) + len(z) - 1) * (1 - 1e-3)
+        ks = kept(out(ctx, logits=np.array([z]), epsilon=eps, min_tokens_to_keep=1))
+        assert ks.all(), f"logits {z}, epsilon = {eps}: p = epsilon exactly must be kept, kept {ks}"
+
+
 def _epsilon_guard(ctx: PropertyContext) -> None:
     z = rows(ctx.inputs["logits"])
     if z.shape[0] == 0:
@@ -508,11 +544,12 @@ register(MethodSpec(
         Property("threshold", "p > eps kept, p < eps removed unless guarded (away from the boundary)",
                  _prob_threshold(eta=False)),
         Property("guard", "tokens >= the min_tokens_to_keep-th largest logit always survive", _epsilon_guard),
+        Property("threshold_inclusive", "p exactly equal to epsilon is kept", _epsilon_inclusive),
         Property("nested_in_epsilon", "kept(min(2 eps, 0.999)) is contained in kept(eps)",
                  nested_rev("epsilon", 2.0, 0.999)),
         *truncation_properties(),
     ),
-    branches=(CUT_MID, TIE_AT_CUT, min_keep_binds(_epsilon_rule_count)),
+    branches=(CUT_MID, min_keep_binds(_epsilon_rule_count)),  # ties are removed or kept together: no tie at a cut
     degenerate=(
         "epsilon must lie in (0, 1) (HF); 0, 1 and NaN -> ParameterError",
         "a row of only -inf, NaN logits -> DomainError",
