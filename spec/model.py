@@ -20,6 +20,7 @@ import numpy.typing as npt
 __all__ = [
     "DTYPES",
     "INPUT_KINDS",
+    "UNIT_SCALE",
     "Branch",
     "Budget",
     "Choice",
@@ -40,7 +41,6 @@ __all__ = [
     "Provenance",
     "Scale",
     "SymbolicProblem",
-    "UNIT_SCALE",
     "default_tolerance",
 ]
 
@@ -313,7 +313,7 @@ def default_tolerance(scale: float = 1.0) -> dict[str, Budget]:
 # --------------------------------------------------------------------------- properties
 
 
-class NotApplicable(Exception):  # noqa: N818 - a signal, not an error
+class NotApplicable(Exception):
     """Raised by :meth:`PropertyContext.skip`: the property does not apply to this drawn case.
 
     The harness counts, per property, how many cases it actually ran on; a property that never ran
