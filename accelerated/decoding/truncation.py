@@ -21,6 +21,7 @@ from accelerated.decoding._common import (
     _order,
     _validated,
 )
+from spec.decoding.truncation import TOP_H_PROBABILITY_FLOOR
 from spec.validate import check_params
 
 __all__ = ["epsilon_filter", "eta_filter", "min_p_filter", "top_h_filter", "top_k_filter", "top_p_filter",
@@ -134,7 +135,7 @@ def top_h_filter(logits: Array, alpha: float, *, criterion: str = "hf", top_n: i
         q = softmax(xp.take_along_axis(zc, top, axis=-1), xp)
     else:
         q = xp.take_along_axis(softmax(zc, xp), top, axis=-1)
-    positive = q > 0
+    positive = q > TOP_H_PROBABILITY_FLOOR  # the spec's zero: the same in every precision
     terms = xp.where(positive, -q * xp.log(xp.where(positive, q, xp.ones_like(q))), xp.zeros_like(q))
     cum = xp.cumulative_sum(terms, axis=-1)
     tau = alpha * cum[..., -1:]

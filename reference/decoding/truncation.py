@@ -24,6 +24,7 @@ from reference.decoding._common import (
     _rowwise,
     _softmax,
 )
+from spec.decoding.truncation import TOP_H_PROBABILITY_FLOOR
 from spec.validate import check_params
 
 __all__ = ["epsilon_filter", "eta_filter", "min_p_filter", "top_h_filter", "top_k_filter", "top_p_filter",
@@ -255,8 +256,10 @@ def top_h_filter(logits: npt.ArrayLike, alpha: float, *, criterion: str = "hf", 
     - ``alpha = 1`` keeps all ``N`` candidates (``τ`` is taken as ``alpha`` times the last
       cumulative value, so the boundary is exact); HF may drop the last one by round-off and the
       official loop runs past ``top_n`` (IndexError).
-    - Zero-probability candidates (``-inf`` logits or underflow) stop the prefix, as HF's NaN
-      ``0 · log 0`` terms do; the official loop never breaks on them (NaN) and fails.
+    - Zero-probability candidates stop the prefix, as HF's NaN ``0 · log 0`` terms do (the official
+      loop never breaks on them and fails). "Zero" is ``q <= 2^-100``
+      (:data:`spec.decoding.TOP_H_PROBABILITY_FLOOR`) in every precision, so a candidate that
+      underflows in float32 (``e^-104``) but not in float64 is treated alike.
     - ``top_n`` is clipped to ``V`` (the official ``topk`` raises); the official code accepts batch
       size 1 only — here rows are independent.
     - ``min_tokens_to_keep`` (default 1 = both sources): the ``min_tokens_to_keep`` most probable
@@ -278,13 +281,13 @@ def top_h_filter(logits: npt.ArrayLike, alpha: float, *, criterion: str = "hf", 
             q = _softmax(zc)
             q = q[order[:n_top]]
         terms = np.zeros(n_top)
-        pos = q > 0
+        pos = q > TOP_H_PROBABILITY_FLOOR  # below the floor counts as zero in every precision
         terms[pos] = -q[pos] * np.log(q[pos])
         cum = np.cumsum(terms)
         tau = alpha * cum[-1]
         n = 0
         for m in range(n_top):  # the prefix: stop at the first zero-probability or over-budget token
-            if not (q[m] > 0 and cum[m] <= tau):
+            if not (pos[m] and cum[m] <= tau):
                 break
             n = m + 1
         kept = _first(order, max(n, 1), v) | _first(order, min(min_tokens_to_keep, v), v)

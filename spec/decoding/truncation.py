@@ -57,7 +57,7 @@ from spec.model import (
 from spec.properties import out, rows
 from spec.registry import register
 
-__all__: list[str] = []
+__all__ = ["TOP_H_PROBABILITY_FLOOR", "TYPICAL_ORDER_RESOLUTION"]
 
 HOLTZMAN_2019 = Paper("The Curious Case of Neural Text Degeneration", 2019, "1904.09751")
 FAN_2018 = Paper("Hierarchical Neural Story Generation", 2018, "1805.04833")
@@ -371,6 +371,25 @@ def _typical_uniform(ctx: PropertyContext) -> None:
     assert np.array_equal(ks, np.isfinite(flat)), "equal logits must all be kept (all scores tie)"
 
 
+#: Two finite logits closer than this times max(1, |z|) are *unordered* for typical decoding: their
+#: computed typicality scores may rank either way in float32 (see the spec's notes). A comparison rule
+#: the harness can apply: accept an output equal to the reference on the input where each such pair is
+#: made exactly equal (both kept or both removed) or swapped.
+TYPICAL_ORDER_RESOLUTION = 2.0**-20
+
+
+def _typical_near_tie(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    """Two distinct finite logits of a row within 2^-8 of each other, yet resolved (above the resolution)."""
+    z = rows(np.asarray(inputs["logits"], dtype=np.float64))
+    for zr in z:
+        f = np.sort(zr[np.isfinite(zr)])
+        gaps = np.diff(f)
+        scale = np.maximum(1.0, np.abs(f[1:]))
+        if np.any((gaps > TYPICAL_ORDER_RESOLUTION * scale) & (gaps < 2.0**-8 * scale)):
+            return True
+    return False
+
+
 def _typical_scores(zr: F64) -> F64:
     logp = log_softmax_row(zr)
     return np.asarray(np.abs(-logp - entropy_rows(zr)))
@@ -429,9 +448,13 @@ register(MethodSpec(
                         "forced; default mass 0.9, domain 0 < mass < 1",
         official_code=HF_CODE,
         notes="Rule as after transformers #27165 (which reverted #26579). Equal logits tie in the score and are "
-              "kept or removed together (forced tokens: lowest index first). Logits closer than the working "
-              "precision can be ordered differently in float32 and float64 (conformance draws them on a 1/64 grid). "
-              "The most probable token may be removed.",
+              "kept or removed together (forced tokens: lowest index first). The most probable token may be removed. "
+              "Ordering resolution (TYPICAL_ORDER_RESOLUTION): the order is that of *computed* scores, so two finite "
+              "logits closer than 2^-20 x max(1, |z|) (float32 round-off of a score) are unordered: float32 and "
+              "float64 may rank them differently and keep different sets (e.g. 0 and 1e-9), and both are "
+              "conforming. Such inputs are ill-conditioned for every implementation, HF's included; logits at least "
+              "that far apart are ordered, and conformance draws near-ties down to 2^-10 apart (branch 'near-tie "
+              "in the score').",
     ),
     inputs=(LOGITS,),
     params=(threshold("typical mass in (0, 1)", "mass", Interval(0.0, 1.0, low_closed=False, high_closed=False),
@@ -445,7 +468,9 @@ register(MethodSpec(
         *truncation_properties(mode_kept=False),
     ),
     branches=(CUT_MID, Branch("mode removed", "the most probable token is not typical enough", _typical_mode_removed),
-              min_keep_binds(_typical_rule_count)),
+              min_keep_binds(_typical_rule_count),
+              Branch("near-tie in the score", "two logits of a row closer than 2^-8 but resolved in float32",
+                     _typical_near_tie)),
     degenerate=(
         "mass must lie in (0, 1) (HF); 0 and 1 -> ParameterError",
         "all-equal finite logits: every finite token kept",
@@ -602,6 +627,12 @@ def _toph_count(ctx: PropertyContext) -> None:
     assert np.all(ks.sum(axis=-1) <= max(n_top, m)), "more than max(top_n, min_tokens_to_keep) tokens kept"
 
 
+#: Top-H candidates with probability <= this count as zero probability (they end the prefix) in every
+#: precision: float32 underflows below ~1e-45 where float64 does not, and a precision-dependent "zero"
+#: made float32 and float64 keep different sets (e.g. logits [0 x 6, 104] at alpha = 1).
+TOP_H_PROBABILITY_FLOOR = 2.0**-100
+
+
 def _toph_terms(zr: F64, params: Mapping[str, Any]) -> F64:
     """The criterion's entropy terms -q log q of the top_n candidates in stable descending order."""
     n_top = min(int(params.get("top_n", 100)), zr.shape[-1])
@@ -611,7 +642,8 @@ def _toph_terms(zr: F64, params: Mapping[str, Any]) -> F64:
         logq = log_softmax_row((zr - zr.max()) / t)
     logq = log_softmax_row(logq[order]) if params.get("criterion", "hf") == "hf" else logq[order]
     q = np.exp(logq)
-    return np.asarray(np.where(q > 0, -q * np.where(q > 0, logq, 0.0), np.nan))
+    pos = q > TOP_H_PROBABILITY_FLOOR
+    return np.asarray(np.where(pos, -q * np.where(pos, logq, 0.0), np.nan))
 
 
 def _toph_rule_count(zr: F64, params: Mapping[str, Any]) -> int:
@@ -701,7 +733,8 @@ register(MethodSpec(
                         "references an undefined `bias`)",
         official_code="ErfanBaghaei/Top-H-Decoding:logit_processor.py",
         notes="alpha = 1 keeps all top_n candidates (official: IndexError; HF: round-off). Zero-probability "
-              "candidates end the prefix (HF: NaN terms; official: never breaks). temperature only shapes the "
+              "(q <= 2^-100 in every precision) candidates end the prefix (HF: NaN terms; official: never "
+              "breaks). temperature only shapes the "
               "criterion (official); the output keeps unscaled logits. min_tokens_to_keep forces the most probable "
               "tokens (HF 5.23.0 ignores it; PR #47262 open). Kept sets do not depend on the log base.",
         differences=(Difference("entropy criterion",
@@ -735,7 +768,7 @@ register(MethodSpec(
                               _toph_top_n_binds),
               min_keep_binds(_toph_rule_count)),
     degenerate=(
-        "alpha = 1: all min(top_n, V) candidates with positive probability kept",
+        "alpha = 1: all min(top_n, V) candidates with probability > TOP_H_PROBABILITY_FLOOR (2^-100) kept",
         "alpha in (0, 1] (HF and official); 0, NaN -> ParameterError; temperature must be > 0",
         "one-hot criterion distribution (others underflow or -inf): only the argmax (and forced tokens)",
         "a row of only -inf, NaN logits -> DomainError",

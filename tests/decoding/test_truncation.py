@@ -187,3 +187,24 @@ def test_top_h_options() -> None:
     assert kept(y).sum() <= kept(R.top_h_filter(z, 0.5)).sum()
 
 
+
+
+# --------------------------------------------------------------------------- typical: ordering resolution
+
+
+@pytest.mark.parametrize(("z", "mass"), [([1.000000001, 1.0, 1.0], 0.4),
+                                         ([-2.0, 2.0, -3.0, 0.0, 0.0, 2.000000001], 0.23)])
+def test_typical_unresolved_pair_is_specified(z: list[float], mass: float) -> None:
+    """Logits closer than TYPICAL_ORDER_RESOLUTION are unordered (spec): float32 and float64 keep different
+    sets here, and the float32 set is the reference's on the input with the near-equal pair made equal."""
+    from accelerated import decoding as A
+    from spec.decoding import TYPICAL_ORDER_RESOLUTION
+
+    x = np.array(z)
+    f = np.sort(x)
+    assert np.min(np.diff(f)[np.diff(f) > 0]) < TYPICAL_ORDER_RESOLUTION
+    k64 = kept(R.typical_filter(x, mass))
+    k32 = kept(A.typical_filter(x.astype(np.float32), mass))
+    assert not np.array_equal(k64, k32)  # the disagreement the spec documents
+    merged = np.round(x, 6)  # make the unresolved pair exactly equal: what float32 sees
+    assert np.array_equal(k32, kept(R.typical_filter(merged, mass)))

@@ -52,7 +52,7 @@ def _toph_cuts(zr: Any, params: dict[str, Any]) -> list[float]:
     else:
         all_fin = (zr[np.isfinite(zr)] - fin.max()) / float(params["temperature"])
         q = np.exp(s) / np.exp(all_fin).sum()
-    q = q[q > 0]
+    q = q[q > 2.0**-100]
     terms = -q * np.log(q)
     cum = np.cumsum(terms)
     if cum[-1] <= 0:
@@ -206,6 +206,9 @@ CURATED: dict[str, tuple[Curated, ...]] = {
         Curated("cut mid", "p = 1/2, 1/4, 1/8, 1/8: H = 1.75 ln 2 = 1.213; eps = 0.5: sqrt(.5) e^-1.213 = 0.210; "
                 "the 1/8 tokens (< 0.210) go, 1/4 stays", {"logits": _P4}, {"epsilon": 0.5},
                 {"logits": [math.log(0.5), math.log(0.25), NEG, NEG]}),
+        Curated("guard binds", "same row and eps = 0.5 (eta = 0.210 keeps two) with min_tokens_to_keep = 3: the guard "
+                "keeps every logit >= the 3rd largest, log(1/8), so both tied 1/8 tokens stay", {"logits": _P4},
+                {"epsilon": 0.5, "min_tokens_to_keep": 3}, {"logits": _P4}),
     ),
     "top_h_filter": (
         Curated("uniform 8, alpha 0.45", "uniform over 8: partial entropies m/8 ln 8, budget 0.45 ln 8: floor(3.6) = 3 "
