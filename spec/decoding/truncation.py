@@ -57,7 +57,7 @@ from spec.model import (
 from spec.properties import out, rows
 from spec.registry import register
 
-__all__ = ["TOP_H_PROBABILITY_FLOOR", "TYPICAL_ORDER_RESOLUTION"]
+__all__ = ["TOP_H_PROBABILITY_FLOOR", "TYPICAL_ORDER_RESOLUTION", "TYPICAL_SCORE_RESOLUTION"]
 
 HOLTZMAN_2019 = Paper("The Curious Case of Neural Text Degeneration", 2019, "1904.09751")
 FAN_2018 = Paper("Hierarchical Neural Story Generation", 2018, "1805.04833")
@@ -371,10 +371,13 @@ def _typical_uniform(ctx: PropertyContext) -> None:
     assert np.array_equal(ks, np.isfinite(flat)), "equal logits must all be kept (all scores tie)"
 
 
-#: Two finite logits closer than this times max(1, |z|) are *unordered* for typical decoding: their
-#: computed typicality scores may rank either way in float32 (see the spec's notes). A comparison rule
-#: the harness can apply: accept an output equal to the reference on the input where each such pair is
-#: made exactly equal (both kept or both removed) or swapped.
+#: Two tokens whose typicality scores differ by less than this times (1 + H + max |log p|) are
+#: *unordered*: scores are differences of O(|log p|) numbers, so float32 computes them to about 2^-23 of
+#: that magnitude and may rank such a pair either way (two logits 1e-9 apart; or two tokens on either
+#: side of H, whose scores agree to first order). A comparison rule the harness can apply: accept the
+#: reference's output on the input with each unordered pair made exactly equal (kept or removed together).
+TYPICAL_SCORE_RESOLUTION = 2.0**-18
+#: Former name (logit gaps): logits closer than 2^-20 x max(1, |z|) are always unordered.
 TYPICAL_ORDER_RESOLUTION = 2.0**-20
 
 
@@ -449,12 +452,12 @@ register(MethodSpec(
         official_code=HF_CODE,
         notes="Rule as after transformers #27165 (which reverted #26579). Equal logits tie in the score and are "
               "kept or removed together (forced tokens: lowest index first). The most probable token may be removed. "
-              "Ordering resolution (TYPICAL_ORDER_RESOLUTION): the order is that of *computed* scores, so two finite "
-              "logits closer than 2^-20 x max(1, |z|) (float32 round-off of a score) are unordered: float32 and "
-              "float64 may rank them differently and keep different sets (e.g. 0 and 1e-9), and both are "
-              "conforming. Such inputs are ill-conditioned for every implementation, HF's included; logits at least "
-              "that far apart are ordered, and conformance draws near-ties down to 2^-10 apart (branch 'near-tie "
-              "in the score').",
+              "Ordering resolution (TYPICAL_SCORE_RESOLUTION): the order is that of *computed* scores, so two "
+              "tokens whose scores differ by less than 2^-18 x (1 + H + max |log p|) are unordered: float32 and "
+              "float64 may rank them differently and keep different sets (e.g. logits 0 and 1e-9, or two tokens "
+              "on either side of H), and both are conforming. Such inputs are ill-conditioned for every "
+              "implementation, HF's included. Conformance draws near-ties of logits down to 2^-10 apart (branch "
+              "'near-tie in the score') and, until the harness applies the rule, no unordered score pairs.",
     ),
     inputs=(LOGITS,),
     params=(threshold("typical mass in (0, 1)", "mass", Interval(0.0, 1.0, low_closed=False, high_closed=False),

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from conformance.cases import Curated
 from conformance.cases.decoding._draws import batch_and_vocab, logits_for, min_keep, pick, probs_sorted, row0
 from conformance.strategies import Case
+from spec.decoding.truncation import TYPICAL_SCORE_RESOLUTION
 from spec.model import MethodSpec
 
 __all__ = ["CASES", "CURATED"]
@@ -113,10 +114,32 @@ def _filter_case(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = Fa
     return Case({"logits": z}, params, {"...": batch, "V": v})
 
 
+def _typical_resolved(case: Case) -> bool:
+    """No two distinct typicality scores of a row closer than the spec's resolution (unordered pairs)."""
+    z = np.asarray(case.inputs["logits"], dtype=np.float64)
+    for r in z.reshape(-1, z.shape[-1]):
+        f = r[np.isfinite(r)]
+        e = np.exp(f - f.max())
+        p = e / e.sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logp = np.log(p)
+            h = float(-np.sum(np.where(p > 0, p * logp, 0.0)))
+        s = np.sort(np.abs(-logp - h))
+        gaps = np.diff(s)
+        if np.any((gaps > 0) & (gaps < TYPICAL_SCORE_RESOLUTION * (1.0 + h + float(np.max(np.abs(logp)))))):
+            return False
+    return True
+
+
+def _typical_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    return _filter_case(spec, dtype, small).filter(_typical_resolved)
+
+
 CASES: dict[str, Callable[..., Any]] = {
     m: _filter_case for m in ("top_k_filter", "top_p_filter", "min_p_filter", "typical_filter", "epsilon_filter",
                               "eta_filter", "top_h_filter")
 }
+CASES["typical_filter"] = _typical_case
 
 
 def _lg(*ps: float) -> list[float]:
@@ -185,6 +208,9 @@ CURATED: dict[str, tuple[Curated, ...]] = {
         Curated("one token", "p = [0.7, 0.1, 0.1, 0.1]: H = 0.94; scores |0.357 - 0.94| = 0.58 and |2.30 - 0.94| = "
                 "1.36: the mode is most typical, mass 0.5 < 0.7 keeps it alone",
                 {"logits": _lg(0.7, 0.1, 0.1, 0.1)}, {"mass": 0.5}, {"logits": [math.log(0.7), NEG, NEG, NEG]}),
+        Curated("near-tie resolved", "z = [0, 2^-10, -4, -4]: p = 0.49077, 0.49125, 0.00899 x 2, H = 0.78321; "
+                "scores 0.07143, 0.07241, 3.929 (resolved: 1e-3 apart); mass 0.3 < 0.49077 keeps token 0 alone",
+                {"logits": [0.0, 2.0**-10, -4.0, -4.0]}, {"mass": 0.3}, {"logits": [0.0, NEG, NEG, NEG]}),
         Curated("ties kept together", "same row, mass 0.75: cum after the mode 0.7 < 0.75, the next (score-tied) "
                 "0.1 tokens are all kept with it", {"logits": _lg(0.7, 0.1, 0.1, 0.1)}, {"mass": 0.75},
                 {"logits": _lg(0.7, 0.1, 0.1, 0.1)}),
@@ -217,6 +243,9 @@ CURATED: dict[str, tuple[Curated, ...]] = {
         Curated("uniform 8, official", "same with criterion='official' (no renormalisation needed: all 8 are "
                 "candidates): 3 kept", {"logits": [0.0] * 8}, {"alpha": 0.45, "criterion": "official"},
                 {"logits": [0.0, 0.0, 0.0, *([NEG] * 5)]}),
+        Curated("top_n binds", "8 equal logits, top_n = 4: q = 1/4 each, partial entropies m/4 ln 4 <= 0.5 ln 4 "
+                "for m <= 2: the two lowest indices", {"logits": [0.0] * 8}, {"alpha": 0.5, "top_n": 4},
+                {"logits": [0.0, 0.0, *([NEG] * 6)]}),
         Curated("min_tokens_to_keep binds", "alpha = 0.1 keeps floor(0.8) -> 1 (at least one); min_tokens_to_keep = 4 "
                 "forces four", {"logits": [0.0] * 8}, {"alpha": 0.1, "min_tokens_to_keep": 4},
                 {"logits": [0.0] * 4 + [NEG] * 4}),
