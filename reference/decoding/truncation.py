@@ -1,142 +1,34 @@
-"""Reference (NumPy float64) implementations of the ``decoding`` family.
+"""Reference (NumPy float64) truncation filters: top-k, top-p, min-p, typical, epsilon, eta, Top-H.
 
-Truncation filters take logits ``(..., V)`` (vocabulary on the last axis; ``-inf`` entries are
-legal, a whole row of ``-inf`` is not) and return logits of the same shape with every removed entry
-set to ``-inf`` and every kept entry *unchanged*. ``sample`` turns logits and supplied uniforms into
-token indices by the inverse CDF.
-
-Shared conventions (all pinned to transformers 5.23.0 ``generation/logits_process.py``, read
-locally, except where a docstring says otherwise):
-
-- **Sort order and ties.** Wherever a rule walks tokens "in order of probability", the order is a
-  *stable* descending sort of the logits: among tied logits the lowest vocabulary index comes
-  first (is kept first). HF uses ``torch.sort``/``torch.topk``, whose order among ties is
-  unspecified; kept *counts* agree with HF, and kept *sets* agree whenever no tie straddles the
-  cut. (Typical decoding orders by its typicality score instead; see :func:`typical_filter`.)
-- **min_tokens_to_keep** (default 1, as in HF): the rule's own guard is reproduced per filter —
-  top-k raises k to it; top-p, min-p, typical and Top-H force-keep exactly that many tokens of
-  their sort order; epsilon and eta keep every token whose logit is at least the
-  ``min_tokens_to_keep``-th largest (HF's ``scores < topk(scores, m)[..., -1]`` guard, so ties with
-  that logit are kept too).
-- **Log space.** Probability thresholds are compared in log space (``log p < log t``) with a
-  shift-exact ``log_softmax`` (``(z - max) - log Σ exp(z - max)``), so tokens whose probability
-  underflows are judged by their log-probability; this agrees with HF's ``p < t`` away from
-  underflow.
-- **Rows are independent**: each row's result depends on that row only, so batch shape never
-  changes a result.
+Conventions shared by every filter (sort order, ties, ``min_tokens_to_keep``, log space) are in
+:mod:`reference.decoding._common`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 
-from reference._math import F64, as_f64
-from spec.errors import DomainError, ShapeError
-from spec.validate import check_finite, check_params, check_vocab_axis
+from reference._math import F64
+from reference.decoding._common import (
+    _entropy,
+    _first,
+    _guard_kth,
+    _keep,
+    _log_softmax,
+    _log_threshold,
+    _logits,
+    _order,
+    _rowwise,
+    _softmax,
+)
+from spec.decoding.truncation import TOP_H_PROBABILITY_FLOOR
+from spec.validate import check_params
 
-__all__ = [
-    "epsilon_filter",
-    "eta_filter",
-    "min_p_filter",
-    "sample",
-    "temperature_scale",
-    "top_h_filter",
-    "top_k_filter",
-    "top_p_filter",
-    "typical_filter",
-]
-
-I64 = npt.NDArray[np.int64]
-NEG_INF = -math.inf
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _logits(fn: str, logits: npt.ArrayLike) -> F64:
-    z = as_f64(logits)
-    check_vocab_axis(fn, "logits", z)
-    check_finite(fn, "logits", z, np, allow_neg_inf=True)
-    return z
-
-
-def _rowwise(z: F64, row_fn: Callable[[F64], F64]) -> F64:
-    """Apply ``row_fn`` (a 1-D logits row -> 1-D row) to every row along the last axis."""
-    out = np.empty_like(z)
-    for idx in np.ndindex(*z.shape[:-1]):
-        out[idx] = row_fn(z[idx])
-    return out
-
-
-def _order(key: F64) -> npt.NDArray[np.intp]:
-    """Indices sorting ``key`` descending; ties keep vocabulary order (lowest index first)."""
-    return np.argsort(-key, kind="stable")
-
-
-def _log_softmax(z: F64) -> F64:
-    """Shift-exact log-softmax of one row: ``(z - max) - log Σ exp(z - max)``."""
-    s = z - np.max(z)
-    return s - math.log(float(np.sum(np.exp(s))))
-
-
-def _softmax(z: F64) -> F64:
-    """Shift-exact softmax of one row: ``exp(z - max) / Σ exp(z - max)`` (exact for equal logits)."""
-    e = np.exp(z - np.max(z))
-    return np.asarray(e / np.sum(e))
-
-
-def _entropy(logp: F64) -> float:
-    """``-Σ p log p`` over the entries with ``p > 0`` (``0 · log 0 = 0``)."""
-    p = np.exp(logp)
-    pos = p > 0
-    return float(-np.sum(p[pos] * logp[pos]))
-
-
-def _log_threshold(t: float) -> float:
-    return NEG_INF if t == 0 else math.log(t)
-
-
-def _keep(z: F64, kept: npt.NDArray[np.bool_]) -> F64:
-    return np.where(kept, z, NEG_INF)
-
-
-def _guard_kth(z: F64, m: int) -> npt.NDArray[np.bool_]:
-    """HF's epsilon/eta guard: tokens whose logit is >= the ``m``-th largest logit (ties kept)."""
-    kth = np.sort(z)[::-1][min(m, z.shape[-1]) - 1]
-    return np.asarray(z >= kth)
-
-
-def _first(order: npt.NDArray[np.intp], n: int, size: int) -> npt.NDArray[np.bool_]:
-    """Boolean mask of the first ``n`` entries of ``order``."""
-    mask = np.zeros(size, dtype=bool)
-    mask[order[:n]] = True
-    return mask
-
-
-# --------------------------------------------------------------------------- temperature
-
-
-def temperature_scale(logits: npt.ArrayLike, temperature: float) -> F64:
-    r"""Temperature scaling ``z / T``.
-
-    Peer: transformers ``TemperatureLogitsWarper`` (``scores / temperature``); temperature itself
-    goes back to Boltzmann machines (Ackley, Hinton & Sejnowski, "A Learning Algorithm for
-    Boltzmann Machines", 1985).
-
-    Conventions: ``T`` must be a finite float ``> 0``. ``T = 0`` raises :class:`ParameterError`
-    (like HF, which raises ``ValueError`` and points to greedy decoding): the ``T -> 0`` limit is
-    greedy decoding, which has no finite logits representation, and silently returning a one-hot
-    mask would change what later filters see. ``T = inf`` and NaN raise too. ``-inf`` logits stay
-    ``-inf``; a result that overflows the dtype is ``±inf`` (IEEE), so keep ``|z| / T`` in range.
-    Gradient: ``∂(z/T)/∂z = 1/T`` (the only differentiable method of this family).
-    """
-    check_params("temperature_scale", temperature=temperature)
-    z = _logits("temperature_scale", logits)
-    return np.asarray(z / float(temperature), dtype=np.float64)
+__all__ = ["epsilon_filter", "eta_filter", "min_p_filter", "top_h_filter", "top_k_filter", "top_p_filter",
+           "typical_filter"]
 
 
 # --------------------------------------------------------------------------- top-k
@@ -364,8 +256,10 @@ def top_h_filter(logits: npt.ArrayLike, alpha: float, *, criterion: str = "hf", 
     - ``alpha = 1`` keeps all ``N`` candidates (``τ`` is taken as ``alpha`` times the last
       cumulative value, so the boundary is exact); HF may drop the last one by round-off and the
       official loop runs past ``top_n`` (IndexError).
-    - Zero-probability candidates (``-inf`` logits or underflow) stop the prefix, as HF's NaN
-      ``0 · log 0`` terms do; the official loop never breaks on them (NaN) and fails.
+    - Zero-probability candidates stop the prefix, as HF's NaN ``0 · log 0`` terms do (the official
+      loop never breaks on them and fails). "Zero" is ``q <= 2^-100``
+      (:data:`spec.decoding.TOP_H_PROBABILITY_FLOOR`) in every precision, so a candidate that
+      underflows in float32 (``e^-104``) but not in float64 is treated alike.
     - ``top_n`` is clipped to ``V`` (the official ``topk`` raises); the official code accepts batch
       size 1 only — here rows are independent.
     - ``min_tokens_to_keep`` (default 1 = both sources): the ``min_tokens_to_keep`` most probable
@@ -387,13 +281,13 @@ def top_h_filter(logits: npt.ArrayLike, alpha: float, *, criterion: str = "hf", 
             q = _softmax(zc)
             q = q[order[:n_top]]
         terms = np.zeros(n_top)
-        pos = q > 0
+        pos = q > TOP_H_PROBABILITY_FLOOR  # below the floor counts as zero in every precision
         terms[pos] = -q[pos] * np.log(q[pos])
         cum = np.cumsum(terms)
         tau = alpha * cum[-1]
         n = 0
         for m in range(n_top):  # the prefix: stop at the first zero-probability or over-budget token
-            if not (q[m] > 0 and cum[m] <= tau):
+            if not (pos[m] and cum[m] <= tau):
                 break
             n = m + 1
         kept = _first(order, max(n, 1), v) | _first(order, min(min_tokens_to_keep, v), v)
@@ -402,48 +296,3 @@ def top_h_filter(logits: npt.ArrayLike, alpha: float, *, criterion: str = "hf", 
     return _rowwise(z, row)
 
 
-# --------------------------------------------------------------------------- sample
-
-
-def sample(logits: npt.ArrayLike, uniforms: npt.ArrayLike) -> I64:
-    r"""Inverse-CDF sampling from ``softmax(logits)`` with supplied uniforms.
-
-    ``p = softmax(z)`` per row, ``C_j = Σ_{i<=j} p_i`` in **vocabulary order**; the token is
-    ``F^{-1}(u) = min{j : z_j finite, C_j > u}``. Two cases follow the exact-arithmetic inverse CDF
-    (where every finite logit has ``p_j > 0`` and ``C_{V-1} = 1``) rather than the rounded sums:
-
-    - ``u = 0`` returns the **first finite position**, even when its probability underflows to 0 in
-      the working precision (so float32 and float64 agree);
-    - when round-off leaves ``u >= C_{V-1}``, the result is clamped to the **last finite position**.
-
-    A ``-inf`` position is never returned.
-
-    Randomness is an input: one ``u`` in ``[0, 1)`` per row, ``uniforms.shape == logits.shape[:-1]``.
-    Rows are independent, so the batch size cannot change a row's token. The reference computes the
-    cumulative sum in float64; the accelerated version uses float64 for float64 input and float32
-    otherwise, so tokens agree across backends except where ``u`` lies within round-off of a
-    ``C_j``.
-
-    Errors: a row with no finite logit, NaN logits or uniforms (:class:`DomainError`), uniforms
-    outside ``[0, 1)`` (:class:`DomainError`), uniforms of the wrong shape (:class:`ShapeError`).
-    Output: int64 indices of shape ``logits.shape[:-1]``.
-    """
-    z = _logits("sample", logits)
-    u = as_f64(uniforms) if np.issubdtype(np.asarray(uniforms).dtype, np.floating) else np.asarray(uniforms)
-    if tuple(u.shape) != tuple(z.shape[:-1]):
-        raise ShapeError("sample", "uniforms", f"shape {tuple(z.shape[:-1])} (logits.shape[:-1])",
-                         f"shape {tuple(u.shape)}")
-    check_finite("sample", "uniforms", u, np)
-    if np.any((u < 0) | (u >= 1)):
-        raise DomainError("sample", "uniforms", "values in [0, 1)", "a value outside [0, 1)")
-    out = np.empty(z.shape[:-1], dtype=np.int64)
-    for idx in np.ndindex(*z.shape[:-1]):
-        cum = np.cumsum(_softmax(z[idx]))
-        finite = np.flatnonzero(np.isfinite(z[idx]))
-        token = int(finite[-1])  # clamp: the last finite position
-        for j in finite:
-            if cum[j] > u[idx] or u[idx] == 0:
-                token = int(j)
-                break
-        out[idx] = token
-    return out
