@@ -47,4 +47,7 @@ def log_softmax(z: F64, axis: int = -1) -> F64:
 
 
 def softmax(z: F64, axis: int = -1) -> F64:
-    return np.exp(log_softmax(z, axis=axis))
+    """Shift-exact softmax ``exp(z - max) / Σ exp(z - max)``: equal logits give exactly ``1/V`` (so a
+    threshold equal to a cumulative mass is decided exactly)."""
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return np.asarray(e / np.sum(e, axis=axis, keepdims=True))

@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from reference._math import F64, as_f64, log_softmax
+from reference._math import F64, as_f64, log_softmax, softmax
 from spec.validate import check_finite, check_vocab_axis
 
 NEG_INF = -math.inf
@@ -69,12 +69,8 @@ def _log_softmax(z: F64) -> F64:
 
 
 def _softmax(z: F64) -> F64:
-    """Shift-exact softmax of one row: ``exp(z - max) / Σ exp(z - max)``: equal logits give exactly
-    ``1/V`` (so ``p`` equal to a cumulative mass is decided exactly). Kept here because the shared
-    :func:`reference._math.softmax` is ``exp(log_softmax)``, which gives ``0.12500000000000003`` for
-    eight equal logits; requested: make the shared one shift-exact like ``accelerated._xp.softmax``."""
-    e = np.exp(z - np.max(z))
-    return np.asarray(e / np.sum(e))
+    """Shift-exact softmax of one row (the shared :func:`reference._math.softmax`)."""
+    return softmax(z)
 
 
 def _entropy(logp: F64) -> float:
