@@ -28,6 +28,11 @@ def group_advantages(rewards: npt.ArrayLike, group_ids: npt.ArrayLike, *, scale:
     a group of size ≥ 2 whose rewards are all equal gets exactly ``A = 0`` (also with ``eps = 0``).
     Group ids are any integers (not necessarily contiguous or sorted). Computed under stop-gradient.
     ``rewards`` and ``group_ids`` have shape ``(N,)``; ``N = 0`` gives an empty output.
+
+    Papers:
+
+    - DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models (2024, arXiv:2402.03300)
+    - Understanding R1-Zero-Like Training: A Critical Perspective (2025, arXiv:2503.20783)
     """
     check_params("group_advantages", scale=scale, eps=eps)
     r_raw = np.asarray(rewards)

@@ -38,6 +38,11 @@ def clip_cov_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantag
 
     Stop-gradients: ``old_log_prob``, ``advantages``, the covariance and the selection.
     ``mode="none"`` returns the per-token loss (0 at masked and chosen tokens).
+
+    Papers:
+
+    - The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models (2025, arXiv:2505.22617)
+    - Proximal Policy Optimization Algorithms (2017, arXiv:1707.06347)
     """
     check_params("clip_cov_loss", clip_ratio=clip_ratio, cov_low=cov_low, cov_high=cov_high, clip_low=clip_low,
                  clip_high=clip_high, mode=mode)
@@ -85,6 +90,10 @@ def kl_cov_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantages
 
     Stop-gradients: ``old_log_prob``, ``advantages``, the covariance and the selection; ``|·|`` has a
     kink at ``logp = old``. ``mode="none"`` returns the per-token loss (0 at masked tokens).
+
+    Papers:
+
+    - The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models (2025, arXiv:2505.22617)
     """
     check_params("kl_cov_loss", k_percent=k_percent, coef=coef, mode=mode)
     a, valid = sequences("kl_cov_loss", mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages)

@@ -36,6 +36,12 @@ def aggregate(values: npt.ArrayLike, mask: npt.ArrayLike, mode: str, *, max_leng
     Conventions: ``values`` and ``mask`` share a shape ``(B, T)`` (leading dims flattened into rows);
     masked values never matter; an empty mask (or no rows, or ``T = 0``) gives exactly 0. Returns a
     0-d float64 array.
+
+    Papers:
+
+    - Understanding R1-Zero-Like Training: A Critical Perspective (2025, arXiv:2503.20783)
+    - DAPO: An Open-Source LLM Reinforcement Learning System at Scale (2025, arXiv:2503.14476)
+    - DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models (2024, arXiv:2402.03300)
     """
     check_params("aggregate", mode=mode, max_length=max_length)
     arrays, valid = sequences("aggregate", mask, values=values)
@@ -66,6 +72,13 @@ def ppo_clip_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantag
     fork) and ρ is not clamped (A = 0 tokens give 0 even if ρ overflows).
 
     Stop-gradients: ``old_log_prob`` and ``advantages``.
+
+    Papers:
+
+    - Proximal Policy Optimization Algorithms (2017, arXiv:1707.06347)
+    - DAPO: An Open-Source LLM Reinforcement Learning System at Scale (2025, arXiv:2503.14476)
+    - Mastering Complex Control in MOBA Games with Deep Reinforcement Learning (2019, arXiv:1912.09729)
+    - DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models (2024, arXiv:2402.03300)
     """
     check_params("ppo_clip_loss", clip_low=clip_low, clip_high=clip_high, dual_clip=dual_clip, mode=mode)
     a, valid = sequences("ppo_clip_loss", mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages)
@@ -94,6 +107,11 @@ def kl_penalty(log_prob: npt.ArrayLike, ref_log_prob: npt.ArrayLike, kind: str) 
     Paper: J. Schulman, "Approximating KL Divergence" (2020, http://joschu.net/blog/kl-approx.html);
     k3 is unbiased for KL(π‖π_ref) under samples of π (without the clamp). Official code: verl
     ``kl_penalty`` (``core_algos.py``). Output: elementwise (any shape, 0-d included), float64.
+
+    Papers:
+
+    - Approximating KL Divergence (J. Schulman, blog note) (2020) <http://joschu.net/blog/kl-approx.html>
+    - DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models (2024, arXiv:2402.03300)
     """
     check_params("kl_penalty", kind=kind)
     lp_raw, ref_raw = np.asarray(log_prob), np.asarray(ref_log_prob)
