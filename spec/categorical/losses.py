@@ -1,0 +1,186 @@
+"""Spec of the ``categorical`` losses: cross-entropy with torch semantics (classes last).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from spec.categorical._common import (
+    HYPERFITTING_2024,
+    INCEPTION_2016,
+    logit_rows_expr,
+    row_shift,
+)
+from spec.model import (
+    Choice,
+    Derivation,
+    Difference,
+    InputSpec,
+    Interval,
+    IntRange,
+    MethodSpec,
+    OutputSpec,
+    ParamSpec,
+    Property,
+    PropertyContext,
+    Provenance,
+    SymbolicProblem,
+    default_tolerance,
+)
+from spec.registry import register
+
+__all__: list[str] = []
+
+# --------------------------------------------------------------------------- cross_entropy
+
+
+def _ce_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> SymbolicProblem:
+    import sympy as sp
+
+    from spec.symbolic import bind, symbols_like
+
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    t = np.asarray(inputs["target"])
+    w_in = inputs.get("weight")
+    v = z.shape[-1]
+    w = np.ones(v) if w_in is None else np.asarray(w_in, dtype=np.float64)
+    eps = sp.Float(float(params.get("label_smoothing", 0.0)))
+    ignore = int(params.get("ignore_index", -100))
+    reduction = params.get("reduction", "mean")
+    sym = symbols_like("z", z)
+    index = np.issubdtype(t.dtype, np.integer)
+    rows_s, rows_z = sym.reshape(-1, v), z.reshape(-1, v)
+    rows_t = t.reshape(-1) if index else np.asarray(t, dtype=np.float64).reshape(-1, v)
+    losses: list[Any] = []
+    denom = 0.0
+    for r in range(rows_z.shape[0]):
+        logp, _ = logit_rows_expr(rows_s[r], rows_z[r])
+        nll = [sp.oo if lp is None else -lp for lp in logp]
+
+        def wsum(coef: np.ndarray[Any, Any], nll: list[Any] = nll) -> Any:
+            return sum((sp.Float(float(c)) * x for c, x in zip(coef, nll, strict=True) if c != 0), sp.Integer(0))
+
+        if index:
+            y = int(rows_t[r])
+            if y == ignore:
+                losses.append(sp.Integer(0))
+                continue
+            denom += float(w[y])
+            main = sp.Integer(0) if w[y] == 0 or float(eps) == 1.0 else (1 - eps) * sp.Float(float(w[y])) * nll[y]
+            smooth = wsum(w) if float(eps) > 0 else sp.Integer(0)
+            losses.append(main + eps / v * smooth)
+        else:
+            coef = w * ((1.0 - float(eps)) * rows_t[r] + float(eps) / v)
+            losses.append(wsum(coef))
+            denom += 1.0
+    if reduction == "none":
+        out: Any = np.array(losses, dtype=object).reshape(z.shape[:-1])
+    elif reduction == "sum":
+        out = sum(losses, sp.Integer(0))
+    else:
+        out = sum(losses, sp.Integer(0)) / sp.Float(denom) if denom > 0 else sp.Integer(0)
+    return SymbolicProblem({"logits": sym}, out, bind(sym, z))
+
+
+def _ce_nonneg(ctx: PropertyContext) -> None:
+    (loss,) = ctx.call()
+    assert np.all(loss >= -ctx.slack()), f"cross-entropy < 0: {loss}"
+
+
+def _ce_constant_logits(ctx: PropertyContext) -> None:
+    z = ctx.inputs["logits"]
+    t = np.asarray(ctx.inputs["target"])
+    if ctx.inputs.get("weight") is not None or not np.issubdtype(t.dtype, np.integer):
+        return
+    ignore = int(ctx.params.get("ignore_index", -100))
+    (loss,) = ctx.call(logits=np.full(z.shape, 0.25), reduction="none")
+    expected = np.where(t != ignore, math.log(z.shape[-1]), 0.0)
+    assert ctx.close(loss, expected, 2), f"constant logits must give log V per kept row: {loss}"
+
+
+def _ce_shift(ctx: PropertyContext) -> None:
+    z = ctx.inputs["logits"]
+    if z.size == 0:
+        return
+    (loss,) = ctx.call()
+    (ls,) = ctx.call(logits=z + row_shift(z, ctx.dtype))
+    assert ctx.close(ls, loss, 4), f"not invariant to a per-row logit shift: {loss} vs {ls}"
+
+
+def _ce_ge_entropy(ctx: PropertyContext) -> None:
+    t = np.asarray(ctx.inputs["target"])
+    if np.issubdtype(t.dtype, np.integer) or ctx.inputs.get("weight") is not None:
+        return
+    (loss,) = ctx.call(label_smoothing=0.0, reduction="none")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.sum(np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0), axis=-1)
+    assert np.all(loss >= h - ctx.slack(4)), f"CE(t, softmax z) = H(t) + KL must be >= H(t): {loss} < {h}"
+
+
+def _ce_reductions(ctx: PropertyContext) -> None:
+    (per,) = ctx.call(reduction="none")
+    (total,) = ctx.call(reduction="sum")
+    scale = float(np.sum(np.abs(per[np.isfinite(per)]))) if per.size else 0.0
+    if np.all(np.isfinite(per)):
+        assert abs(float(total) - float(np.sum(per))) <= ctx.slack(4) + (4 * ctx.budget.rtol + 1e-6) * scale, \
+            f"sum reduction {total} != Σ none {np.sum(per)}"
+
+
+register(MethodSpec(
+    id="cross_entropy",
+    family="categorical",
+    kind="loss",
+    summary="Cross-entropy of softmax(logits) (classes last) vs class indices or probabilities; torch semantics.",
+    papers=(HYPERFITTING_2024, INCEPTION_2016),
+    provenance=Provenance(
+        confidence="standard",
+        checked_against="torch.nn.functional.cross_entropy (torch 2.13.0) with the class axis moved: reductions "
+                        "none/mean/sum, weight, ignore_index, label_smoothing, probability targets "
+                        "(tests/test_categorical_parity.py); torch's label-smoothing+weight+mean definition "
+                        "(aten LossNLL.cpp cross_entropy_loss_label_smoothing: the smoothing term is divided "
+                        "by the same Σ w_{y_n} as the NLL term) reproduced by a hand formula in the tests",
+        differences=(
+            Difference("all-ignored mean", "library contract: a mean over zero total weight is 0",
+                       "torch returns NaN when every target is ignored (0/0; pytorch issue #116349)",
+                       default="paper", flag=None),
+            Difference("zero-coefficient -inf logits", "0·log 0 = 0",
+                       "torch gives NaN for a -inf logit whose weight (or smoothed target probability) is 0",
+                       default="paper", flag=None),
+        ),
+        notes="Deviations from torch (both documented, never NaN): mean with a zero denominator (all targets "
+              "ignored, all target weights 0, empty batch) returns 0 instead of NaN; 0·∞ = 0 for masked logits "
+              "with zero coefficient. Class axis is the LAST axis (torch: dim 1).",
+    ),
+    inputs=(
+        InputSpec("logits", "logits", ("...", "V"), "class scores, classes on the last axis", differentiable=True,
+                  allow_neg_inf=True),
+        InputSpec("target", "class_index", ("...",), "class indices (int) or, with shape (..., V), probabilities",
+                  dtype="int"),
+        InputSpec("weight", "weights", ("V",), "non-negative per-class weights", optional=True, positional=False),
+    ),
+    params=(
+        ParamSpec("ignore_index", -100, IntRange(-(2**63), 2**63 - 1), "class-index targets equal to it are ignored",
+                  drawn=False),
+        ParamSpec("label_smoothing", 0.0, Interval(0.0, 1.0), "ε: the target is mixed with the uniform ε/C"),
+        ParamSpec("reduction", "mean", Choice(("none", "mean", "sum")), "how per-row losses are reduced"),
+    ),
+    outputs=(OutputSpec("loss", "per-row losses (reduction='none') or a scalar"),),
+    properties=(
+        Property("nonnegative", "CE >= 0", _ce_nonneg),
+        Property("constant_logits", "constant logits give log V per kept row (no weights)", _ce_constant_logits),
+        Property("shift_invariance", "invariant to a per-row logit shift", _ce_shift),
+        Property("gibbs", "for probability targets CE(t, softmax z) = H(t) + KL(t‖softmax z) >= H(t)",
+                 _ce_ge_entropy),
+        Property("sum_of_none", "reduction='sum' equals the sum of reduction='none'", _ce_reductions),
+    ),
+    tolerance=default_tolerance(2.0),
+    derivation=Derivation(_ce_problem, wrt=("logits",), kinks="none for finite logits"),
+    degenerate=("mean over a zero total weight (all ignored / empty batch / zero weights) returns 0, not NaN",
+                "a -inf target logit (with positive weight) gives +inf"),
+))
+
+
