@@ -94,8 +94,8 @@ def _ce_index_fast(z: Array, target: Array, w: Array | None, ignore_index: int, 
         wy = xp.where(valid, xp.reshape(xp.take(w, xp.reshape(safe_t, (-1,))), tuple(safe_t.shape)), zero)
     coef = (1.0 - eps) * wy  # 0·∞ = 0 (zero weight, ignored row or ε = 1 at a -inf target logit)
     loss = xp.where(coef == 0, zero, coef * nll)
-    if eps > 0:
-        n_cls = int(z.shape[-1])
+    n_cls = int(z.shape[-1])
+    if eps / n_cls > 0:  # a denormal ε can give ε/C = 0: then there is no smoothing term (no 0·∞)
         if w is None:
             smooth = n_cls * lse - xp.sum(z, axis=-1, dtype=cdt)
         else:
@@ -128,7 +128,7 @@ def _ce_generic(z: Array, target: Array, is_index: bool, w: Array | None, ignore
         loss = xp.where(coef == 0, zero, coef * nll_y)
         if eps > 0:
             wfull = xp.ones_like(nll_all) if w is None else xp.broadcast_to(w, tuple(nll_all.shape))
-            loss = xp.where(valid, loss + (eps / n_cls) * weighted(wfull), zero)
+            loss = xp.where(valid, loss + weighted((eps / n_cls) * wfull), zero)  # ε/C may underflow to 0
         return loss, xp.sum(wy)
     t = target if target.dtype == z.dtype else xp.astype(target, z.dtype)
     coef = (1.0 - eps) * t + eps / n_cls

@@ -111,8 +111,9 @@ def cross_entropy(logits: npt.ArrayLike, target: npt.ArrayLike, *, weight: npt.A
         coef_y = (1.0 - eps) * w_y  # 0 when ε = 1: then a -inf target logit contributes 0·∞ = 0
         with np.errstate(invalid="ignore"):
             main = np.where(coef_y == 0, 0.0, coef_y * nll_y)
-        smooth = weighted(np.broadcast_to(w, z.shape)) if eps > 0 else np.zeros_like(main)
-        loss = np.where(valid, main + (eps / n_cls) * smooth, 0.0)
+        # ε/C inside the coefficient: a denormal ε gives ε/C = 0, and 0·∞ = 0 at -inf logits
+        smooth = weighted(np.broadcast_to((eps / n_cls) * w, z.shape)) if eps > 0 else np.zeros_like(main)
+        loss = np.where(valid, main + smooth, 0.0)
         denom = float(np.sum(w_y))
     else:
         tp = as_f64(t)

@@ -80,6 +80,20 @@ def _kl_uniform(ctx: PropertyContext) -> None:
     assert ctx.close(d, math.log(k) - h, 2), f"KL(p‖uniform) != log K − H(p): {d}"
 
 
+def _kl_off_support(ctx: PropertyContext) -> None:
+    p = ctx.inputs["p"]
+    if p.size == 0 or p.shape[-1] < 2:
+        ctx.skip("needs a non-empty batch and V >= 2")
+    # q: p's mode moved to the next category, so q = 0 < p there (dyadic moves keep q exact)
+    q = np.array(p, dtype=np.float64)
+    mode = np.argmax(q, axis=-1)[..., None]
+    nxt = (mode + 1) % q.shape[-1]
+    np.put_along_axis(q, nxt, np.take_along_axis(q, nxt, -1) + np.take_along_axis(q, mode, -1), -1)
+    np.put_along_axis(q, mode, 0.0, -1)
+    (d,) = ctx.call(q=q)
+    assert np.all(np.isposinf(d)), f"KL(p‖q) must be +inf where q = 0 < p: {d}"
+
+
 register(MethodSpec(
     id="kl_divergence",
     family="categorical",
@@ -100,6 +114,7 @@ register(MethodSpec(
         Property("nonnegative", "KL >= 0 (Gibbs)", _kl_nonneg),
         Property("self_zero", "KL(p‖p) = 0", _kl_self),
         Property("uniform_reference", "KL(p‖uniform) = log K − H(p)", _kl_uniform),
+        Property("off_support_infinite", "q_k = 0 < p_k gives +inf", _kl_off_support),
     ),
     tolerance=default_tolerance(),
     derivation=Derivation(_kl_problem, wrt=("p", "q"), kinks="p_k = 0 or q_k = 0 (boundary of the simplex)"),
@@ -153,6 +168,18 @@ def _kll_shift(ctx: PropertyContext) -> None:
     assert ctx.close(ds, d, 2), f"not invariant to per-row logit shifts: {d} vs {ds}"
 
 
+def _kll_masked_q(ctx: PropertyContext) -> None:
+    a, b = ctx.inputs["logits_p"], ctx.inputs["logits_q"]
+    if a.size == 0 or a.shape[-1] < 2:
+        ctx.skip("needs a non-empty batch and V >= 2")
+    # b masked (-inf) at a's mode (finite) and finite everywhere else: +inf in every row
+    mode = np.argmax(np.where(np.isfinite(a), a, -np.inf), axis=-1)[..., None]
+    bm = np.where(np.isfinite(b), b, 0.0)
+    np.put_along_axis(bm, mode, -np.inf, -1)
+    (d,) = ctx.call(logits_q=bm)
+    assert np.all(np.isposinf(d)), f"KL must be +inf where logits_q = -inf and logits_p is finite: {d}"
+
+
 register(MethodSpec(
     id="kl_divergence_from_logits",
     family="categorical",
@@ -174,6 +201,7 @@ register(MethodSpec(
         Property("nonnegative", "KL >= 0", _kll_nonneg),
         Property("self_zero", "KL(p‖p) = 0", _kll_self),
         Property("shift_invariance", "invariant to per-row shifts of either logit vector", _kll_shift),
+        Property("masked_q_infinite", "logits_q = -inf where logits_p is finite gives +inf", _kll_masked_q),
     ),
     tolerance=default_tolerance(),
     derivation=Derivation(_kl_logits_problem, wrt=("logits_p", "logits_q"),

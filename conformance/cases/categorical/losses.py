@@ -1,4 +1,11 @@
-"""Case strategies of the ``categorical`` losses (cross_entropy)."""
+"""Case strategies of the ``categorical`` losses (cross_entropy).
+
+The target is class indices in ``[0, V)`` — with no, some or (in a fifth of index draws) every entry
+equal to ``ignore_index`` — or probability vectors of the logits' shape (a third of the draws).
+Class weights are present in most draws and label smoothing is mostly interior ``(0, 1)``, so the
+regimes where ports went wrong (weighted means, smoothing with weights, all-ignored batches) are
+the common case, not the edge. Reduction ``mean`` is drawn half of the time.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,13 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.cases.categorical._common import lead_shape
+from conformance.cases.categorical._common import interior, lead_shape, regime
 from conformance.strategies import Case, class_index, dims_for, logits, probs, weights
 from spec.model import MethodSpec
 
 __all__ = ["CASES"]
+
+IGNORE = -100
 
 
 @st.composite
@@ -20,25 +29,23 @@ def _cross_entropy(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = 
     dims = draw(dims_for(spec, small=small))
     v = int(dims["V"])
     lead = lead_shape(dims)
-    if not lead:  # a 0-d class-index target does not survive the backends' np.ascontiguousarray (-> 1-d)
-        lead = (1,)
-        dims["..."] = lead
     z = draw(logits((*lead, v), dtype, allow_neg_inf=not small), label="logits")
-    soft = draw(st.booleans(), label="probability_target")
-    if soft:
-        target: Any = draw(probs((*lead, v), dtype), label="target")
+    target: Any
+    if regime(draw, [(2, "index"), (1, "soft")], "target_kind") == "soft":
+        target = draw(probs((*lead, v), dtype), label="target")
     else:
-        if draw(st.integers(0, 7), label="all_ignored") == 0:
-            target = np.full(lead, -100, dtype=np.int64)
+        ignored = regime(draw, [(2, "some"), (1, "none"), (1, "all")], "ignored")
+        if ignored == "all":
+            target = np.full(lead, IGNORE, dtype=np.int64)
         else:
-            target = draw(class_index(lead, v), label="target")
-    weight = draw(st.one_of(st.none(), weights((v,), dtype)), label="weight")
-    params = {
-        "label_smoothing": draw(st.sampled_from([0.0, 0.0, 0.1, 0.5, 1.0]), label="label_smoothing"),
-        "reduction": draw(st.sampled_from(["none", "mean", "sum"]), label="reduction"),
-    }
-    return Case({"logits": z, "target": target, "weight": weight}, params, dims)
-
+            target = draw(class_index(lead, v, IGNORE, allow_ignore=ignored == "some"), label="target")
+    weight = None if regime(draw, [(2, "weighted"), (1, "none")], "weight_kind") == "none" else draw(
+        weights((v,), dtype), label="weight")
+    smoothing = regime(draw, [(3, "interior"), (2, "zero"), (1, "one")], "smoothing_kind")
+    eps = interior(draw, 0.0, 1.0, "label_smoothing") if smoothing == "interior" else float(smoothing == "one")
+    reduction = regime(draw, [(2, "mean"), (1, "none"), (1, "sum")], "reduction")
+    return Case({"logits": z, "target": target, "weight": weight},
+                {"label_smoothing": eps, "reduction": reduction}, dims)
 
 
 CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
