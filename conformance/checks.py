@@ -9,8 +9,9 @@ the budget (``<= 1`` passes), calls ``hypothesis.reject()`` for cases that do no
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,11 @@ from hypothesis import reject
 from conformance.backends import Backend, get_backend
 from conformance.strategies import Case, largest_below_one
 from spec.errors import InputError, ParameterError, ShapeError
-from spec.model import Budget, Choice, Interval, IntRange, MethodSpec, PropertyContext
+from spec.model import Budget, Choice, Interval, IntRange, MethodSpec, NotApplicable, PropertyContext
 
 __all__ = [
     "ConformanceFailure",
+    "Tally",
     "Target",
     "check_errors",
     "check_gradients",
@@ -31,6 +33,7 @@ __all__ = [
     "check_values",
     "input_scale",
     "invoke",
+    "output_budget",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -42,17 +45,39 @@ NUDGE = {"float64": (1e-9, 1e-12), "other": (2e-5, 1e-6)}
 
 
 class ConformanceFailure(AssertionError):
-    """A backend disagrees with the reference (or the spec) on a case."""
+    """A backend disagrees with the reference (or the spec) on a case.
+
+    ``case`` is the exact case that failed when it differs from the drawn one (an injected bad value,
+    the inputs a property used); ``detail`` names what to replay (``property``, ``expect`` ...).
+    """
+
+    def __init__(self, message: str, *, case: Case | None = None, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.case = case
+        self.detail = dict(detail or {})
+
+
+@dataclass
+class Tally:
+    """What a job's cases exercised: ``ran[name]`` counts cases on which each property ran (was not
+    skipped) and each spec branch was hit (keys ``property:NAME`` and ``branch:NAME``)."""
+
+    ran: Counter[str] = field(default_factory=Counter)
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.ran[key] += n
 
 
 @dataclass(frozen=True)
 class Target:
-    """What is being checked: ``fn`` fed with ``backend`` arrays of ``dtype``."""
+    """What is being checked: ``fn`` fed with ``backend`` arrays of ``dtype``; ``tally`` collects counts."""
 
     spec: MethodSpec
     fn: Callable[..., Any]
     backend: Backend
     dtype: str
+    tally: Tally = field(default_factory=Tally)
+    only_property: str | None = None  # replay one property (reproductions)
 
     @property
     def budget(self) -> Budget:
@@ -85,6 +110,25 @@ def input_scale(spec: MethodSpec, case: Case) -> float:
         if finite.size:
             scale = max(scale, float(np.max(np.abs(finite))))
     return scale
+
+
+def output_budget(spec: MethodSpec, budget: Budget, case: Case, k: int = 0) -> Budget:
+    """``budget`` in the units of output ``k``: its ``atol`` times the output's natural scale."""
+    if k >= len(spec.outputs):
+        return budget
+    return Budget(budget.atol * spec.outputs[k].scale(case.inputs, case.params), budget.rtol)
+
+
+def count_branches(target: Target, case: Case, expected: tuple[Any, ...]) -> None:
+    """Record which of the spec's branches this case (with its reference outputs) hits."""
+    for branch in target.spec.branches:
+        try:
+            hit = bool(branch.hit(case.inputs, case.params, expected))
+        except Exception as exc:  # a broken predicate is a spec bug: say which
+            raise ConformanceFailure(
+                f"branch {branch.name!r}: its predicate raised {type(exc).__name__}: {exc}") from exc
+        if hit:
+            target.tally.add(f"branch:{branch.name}")
 
 
 def _convert(target: Target, case: Case, *, grad: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -157,11 +201,11 @@ def check_values(target: Target, case: Case) -> float:
     if len(got) != len(expected):
         raise ConformanceFailure(f"{len(got)} outputs, reference has {len(expected)}")
 
-    budget = target.budget
-    scaled = Budget(budget.atol * input_scale(spec, case), budget.rtol)
+    count_branches(target, case, expected)
     variants: list[tuple[F64, ...]] | None = None
     worst = 0.0
     for k, (g_raw, e) in enumerate(zip(got, expected, strict=True)):
+        scaled = output_budget(spec, target.budget, case, k)
         name = spec.outputs[k].name if k < len(spec.outputs) else f"output {k}"
         discrete = k < len(spec.outputs) and spec.outputs[k].discrete
         _check_dtype(target, g_raw, name, discrete)
@@ -227,27 +271,37 @@ def _check_dtype(target: Target, out: Any, name: str, discrete: bool) -> None:
 
 
 def check_properties(target: Target, case: Case) -> float:
-    """Every property of the spec holds on this backend and dtype."""
+    """Every property of the spec holds on this backend and dtype (each one counts the cases it ran on)."""
     spec = target.spec
-    if not spec.properties:
-        return 0.0
-    if isinstance(_run_reference(spec, case), InputError):
+    expected = _run_reference(spec, case)
+    if isinstance(expected, InputError):
         reject()
-    scale = input_scale(spec, case)
-    budget = Budget(target.budget.atol * scale, target.budget.rtol)
+    assert not isinstance(expected, InputError)
+    count_branches(target, case, expected)
+    budget = output_budget(spec, target.budget, case)
+    calls: list[dict[str, Any]] = []
 
     def call(**overrides: Any) -> tuple[npt.NDArray[Any], ...]:
+        calls.append(dict(overrides))
         c = case.replace(**overrides)
         out = invoke(target.fn, spec, _convert(target, c), c.params)
         return tuple(target.backend.to_numpy(o) for o in out)
 
     for prop in spec.properties:
+        if target.only_property is not None and prop.name != target.only_property:
+            continue
+        calls.clear()
         ctx = PropertyContext(call=call, inputs=dict(case.inputs), params=dict(case.params), budget=budget,
                               dtype=target.dtype, rng=np.random.default_rng(0))
         try:
             prop.check(ctx)
+        except NotApplicable:
+            continue
         except AssertionError as exc:
-            raise ConformanceFailure(f"property {prop.name!r} ({prop.description}) fails: {exc}") from exc
+            used = case.replace(**calls[-1]) if calls else case
+            raise ConformanceFailure(f"property {prop.name!r} ({prop.description}) fails: {exc}",
+                                     case=used, detail={"property": prop.name}) from exc
+        target.tally.add(f"property:{prop.name}")
     return 0.0
 
 
@@ -283,12 +337,16 @@ def _sympy_gradient(spec: MethodSpec, case: Case, cotangent: F64) -> dict[str, F
     return grads
 
 
-def _fd_gradient(spec: MethodSpec, case: Case, name: str, cotangent: F64) -> tuple[F64, npt.NDArray[np.bool_]]:
-    """Central differences of the float64 reference; ``usable`` is False at kinks or domain edges."""
+def _fd_gradient(spec: MethodSpec, case: Case, name: str, cotangent: F64) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
+    """One-sided and central differences of the float64 reference: ``(central, |right - left|, defined)``.
+
+    ``defined`` is False where a step leaves the domain (the reference raises) or ``x`` is not finite.
+    """
     ref = get_backend("reference").function(spec)
     x = np.asarray(case.inputs[name], dtype=np.float64)
     grad = np.zeros_like(x)
-    usable = np.zeros(x.shape, dtype=bool)
+    gap = np.zeros_like(x)
+    defined = np.zeros(x.shape, dtype=bool)
 
     def f(xv: F64) -> float | None:
         try:
@@ -312,15 +370,38 @@ def _fd_gradient(spec: MethodSpec, case: Case, name: str, cotangent: F64) -> tup
         if fp is None or fm is None:
             continue
         right, left = (fp - f0) / h, (f0 - fm) / h
-        if abs(right - left) > 1e-3 * max(1.0, abs(right), abs(left)):
-            continue  # a kink (or a discrete selection flips) within h: no derivative to compare
         grad.flat[j] = (fp - fm) / (2 * h)
-        usable.flat[j] = True
-    return grad, usable
+        gap.flat[j] = abs(right - left)
+        defined.flat[j] = True
+    return grad, gap, defined
+
+
+def _tie_convention(spec: MethodSpec, case: Case, name: str, j: int, cotangent: F64, fd: float, tol: float) -> bool:
+    """True when the SymPy gradient of element ``j`` disagrees with a smooth finite difference only
+    *exactly* at a tie inside the expression (``Max(a, b)`` with ``a == b``: SymPy's ``Heaviside(0) =
+    1/2``), i.e. the SymPy gradient just either side of the point agrees with the finite difference.
+    Implementations may take either side there (torch's ``maximum`` splits, ``clamp`` takes one), so
+    the element is not compared."""
+    x = np.asarray(case.inputs[name], dtype=np.float64)
+    step = 1e-7 * max(1.0, abs(float(x.flat[j])))
+    for sign in (-1.0, 1.0):
+        moved = x.copy()
+        moved.flat[j] += sign * step
+        side = _sympy_gradient(spec, case.replace(**{name: moved}), cotangent)[name].flat[j]
+        if not abs(side - fd) <= tol:
+            return False
+    return True
 
 
 def check_gradients(target: Target, case: Case) -> float:
-    """Torch autograd == SymPy-derived gradient == central differences of the reference."""
+    """Torch autograd == SymPy-derived gradient == central differences of the reference.
+
+    Kinks (a clip bound, a tie at a selection, a ratio exactly on ``1 ± eps``) follow one rule: an
+    element is compared only where the two one-sided differences agree within the comparison's own
+    tolerance. Where they differ by more, the function has no derivative there that any
+    implementation must reproduce (SymPy's half-weighted ``Heaviside(0)``, autograd's choice of a side
+    and the central difference are all legitimate), so the element is skipped rather than reported.
+    """
     spec = target.spec
     if spec.derivation is None:
         return 0.0
@@ -331,24 +412,27 @@ def check_gradients(target: Target, case: Case) -> float:
     rng = np.random.default_rng(1)
     cotangent = rng.standard_normal(np.shape(expected[0]))
     symbolic = _sympy_gradient(spec, case, cotangent)
-    scale = input_scale(spec, case)
+    scale = input_scale(spec, case) * max(1.0, float(np.max(np.abs(cotangent), initial=0)))
     worst = 0.0
 
-    # 1. the reference: finite differences agree with the SymPy derivation
-    fd_usable: dict[str, npt.NDArray[np.bool_]] = {}
+    # 1. the reference: finite differences agree with the SymPy derivation wherever a derivative exists
+    usable: dict[str, npt.NDArray[np.bool_]] = {}
     for name in spec.derivation.wrt:
-        fd, usable = _fd_gradient(spec, case, name, cotangent)
-        fd_usable[name] = usable
-        tol = 1e-5 * np.abs(symbolic[name]) + 1e-6 * scale * max(1.0, float(np.max(np.abs(cotangent), initial=0)))
-        bad = usable & ~(np.abs(fd - symbolic[name]) <= tol)
+        fd, gap, defined = _fd_gradient(spec, case, name, cotangent)
+        tol = 1e-5 * np.abs(symbolic[name]) + 1e-6 * scale
+        smooth = defined & (gap <= tol)
+        usable[name] = smooth
+        bad = smooth & ~(np.abs(fd - symbolic[name]) <= tol)
+        for j in np.flatnonzero(bad.ravel()):
+            if _tie_convention(spec, case, name, int(j), cotangent, fd.flat[j], tol.flat[j]):
+                bad.flat[j] = False
+                usable[name].flat[j] = False
         if np.any(bad):
             raise ConformanceFailure(
                 f"d/d{name}: central differences of the reference {fd[bad].tolist()} differ from the SymPy "
                 f"derivation {symbolic[name][bad].tolist()}")
 
-    if target.backend.is_reference:
-        return 0.0
-    if target.backend.library != "torch":
+    if target.backend.is_reference or target.backend.library != "torch":
         return 0.0
 
     # 2. autograd of the accelerated version (differentiable and stop-gradient inputs get grad)
@@ -359,7 +443,7 @@ def check_gradients(target: Target, case: Case) -> float:
     torch = __import__("torch")
     w = torch.as_tensor(cotangent, dtype=out.dtype, device=out.device)
     if not out.requires_grad:
-        if any(np.any(symbolic[n] != 0) for n in wrt):
+        if any(np.any(symbolic[n][usable[n]] != 0) for n in wrt):
             raise ConformanceFailure("output does not require grad although the derivation has a nonzero gradient")
         return 0.0
     (out * w).sum().backward()
@@ -368,9 +452,8 @@ def check_gradients(target: Target, case: Case) -> float:
     for name in wrt:
         t = inputs[name]
         g = np.zeros(np.shape(case.inputs[name])) if t.grad is None else target.backend.to_numpy(t.grad)
-        ok = fd_usable[name] | np.isfinite(np.asarray(case.inputs[name], dtype=np.float64))
-        ok &= fd_usable[name]  # compare where a derivative exists (away from kinks and domain edges)
-        tol = atol * scale * max(1.0, float(np.max(np.abs(cotangent), initial=0))) + rtol * np.abs(symbolic[name])
+        ok = usable[name]
+        tol = atol * scale + rtol * np.abs(symbolic[name])
         err = np.abs(g - symbolic[name])
         bad = ok & ~(err <= tol)
         if np.any(bad):
@@ -406,6 +489,14 @@ def _bad_values(domain: Interval | IntRange | Choice) -> list[object]:
 
 
 def _expect(target: Target, case: Case, error: type[InputError], argument: str | None, what: str) -> None:
+    try:
+        _expect_raw(target, case, error, argument, what)
+    except ConformanceFailure as exc:
+        raise ConformanceFailure(str(exc), case=case,
+                                 detail={"expect": error.__name__, "argument": argument, "what": what}) from exc
+
+
+def _expect_raw(target: Target, case: Case, error: type[InputError], argument: str | None, what: str) -> None:
     spec = target.spec
     ref = get_backend("reference").function(spec)
     for label, fn, inputs in (

@@ -8,6 +8,8 @@
     entropy-atlas check --impl package.module:function --method ID [--backend numpy|torch-cpu|...]
     entropy-atlas vectors export DIR [--method ID ...] [--count N]
     entropy-atlas vectors verify DIR [--impl package.module:function] [--backend NAME] [--method ID ...]
+    entropy-atlas mutate [--method ID ...] [--json PATH]
+    entropy-atlas calibrate [--method ID ...] [--backend NAME ...] [--examples N] [--write]
     entropy-atlas catalogue [--write README.md]
     entropy-atlas bench [benchmark options]
 
@@ -27,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance.backends import BACKENDS, available_backends
-from conformance.report import table, write_json
+from conformance.report import counts_table, table, write_json
 from conformance.runner import LEVELS, PROFILES, Job, iter_results, jobs_for
+from conformance.scaffold import add_subcommand as add_new_subcommand
 from spec.errors import EntropyAtlasError
 from spec.model import MethodSpec
 from spec.registry import all_specs, get
@@ -94,6 +97,9 @@ def cmd_conform(args: argparse.Namespace) -> int:
     results = list(iter_results(jobs, profile=args.profile, max_examples=args.max_examples,
                                 progress=not args.no_progress))
     print(table(results))
+    if args.counts:
+        print()
+        print(counts_table(results))
     if args.json:
         write_json(results, args.json, profile=args.profile)
         print(f"\nJSON report written to {args.json}")
@@ -137,6 +143,41 @@ def cmd_vectors(args: argparse.Namespace) -> int:
         print(f"no golden vector files found in {args.directory}")
         return 2
     return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_mutate(args: argparse.Namespace) -> int:
+    from conformance.mutate import kill_table, run_mutants
+
+    results = run_mutants(args.method, profile=args.profile)
+    if not results:
+        print("no mutants registered for that selection", file=sys.stderr)
+        return 2
+    print(kill_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.to_json() for r in results], indent=1))
+        print(f"\nJSON written to {args.json}")
+    survivors = [r for r in results if not r.killed]
+    for r in survivors:
+        print(f"SURVIVED {r.method}/{r.mutant}: {r.description}")
+    return 1 if survivors else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from conformance.calibrate import calibrate, loose_or_failing, write
+
+    table = calibrate(args.method, backends=args.backend, examples=args.examples, progress=not args.no_progress)
+    for method, backends in sorted(table.items()):
+        for backend, dtypes in sorted(backends.items()):
+            for dtype, row in sorted(dtypes.items()):
+                print(f"{method:<28} {backend:<10} {dtype:<9} worst/budget {row['worst_over_budget']:<10.3g} "
+                      f"budget atol={row['budget']['atol']:.3g} rtol={row['budget']['rtol']:.3g} {row['status']}")
+    problems = loose_or_failing(table)
+    for line in problems:
+        print("BUDGET", line)
+    if args.write:
+        write(table)
+        print("conformance/calibration.json updated")
+    return 1 if problems else 0
 
 
 def cmd_catalogue(args: argparse.Namespace) -> int:
@@ -184,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", action="append", choices=list(BACKENDS), help="default: all available")
     selection(p)
     p.add_argument("--json", metavar="PATH", help="also write a JSON report")
+    p.add_argument("--counts", action="store_true", help="print how many cases exercised each property/branch")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_conform)
 
@@ -205,11 +247,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float64", choices=["float64", "float32", "bfloat16", "float16"])
     p.set_defaults(func=cmd_vectors)
 
+    p = sub.add_parser("mutate", help="run every mutant through the harness and print the kill table")
+    p.add_argument("--method", action="append", help="method id (repeatable); default: all")
+    p.add_argument("--profile", default="ci", choices=list(PROFILES))
+    p.add_argument("--json", metavar="PATH", help="also write the kill table as JSON")
+    p.set_defaults(func=cmd_mutate)
+
+    p = sub.add_parser("calibrate", help="measure worst error / budget on a long derandomised run")
+    p.add_argument("--method", action="append", help="method id (repeatable); default: all")
+    p.add_argument("--backend", action="append", choices=list(BACKENDS), help="default: all available")
+    p.add_argument("--examples", type=int, default=None, help="values examples per job (default 300)")
+    p.add_argument("--write", action="store_true", help="merge the measurements into conformance/calibration.json")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
     p = sub.add_parser("catalogue", help="print the README catalogue table generated from the registry")
     p.add_argument("--write", metavar="README", help="replace the generated block in this file")
     p.set_defaults(func=cmd_catalogue)
 
     sub.add_parser("bench", help="run the benchmarks (options: entropy-atlas bench --help)", add_help=False)
+    add_new_subcommand(sub)  # entropy-atlas new ID [--group NAME] [--catalog PATH] [--dry-run]
     return parser
 
 

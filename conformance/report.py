@@ -10,7 +10,7 @@ from typing import Any
 
 from conformance.runner import LEVELS, Result
 
-__all__ = ["environment", "summary_rows", "table", "write_json"]
+__all__ = ["counts_table", "environment", "summary_rows", "table", "write_json"]
 
 _MARK = {"pass": "ok", "fail": "FAIL", "skip": "skip"}
 
@@ -21,8 +21,11 @@ def summary_rows(results: list[Result]) -> list[dict[str, Any]]:
     for r in results:
         key = (r.method, r.backend, r.dtype)
         row = rows.setdefault(key, {"method": r.method, "backend": r.backend, "dtype": r.dtype,
-                                    "levels": {}, "examples": 0, "max_error": 0.0, "seconds": 0.0})
+                                    "levels": {}, "examples": 0, "max_error": 0.0, "seconds": 0.0,
+                                    "counts": {}})
         row["levels"][r.level] = r.status
+        for name, n in r.counts.items():
+            row["counts"][name] = row["counts"].get(name, 0) + n
         row["examples"] += r.examples
         if r.level in ("values", "gradients"):
             row["max_error"] = max(row["max_error"], r.max_error)
@@ -32,13 +35,41 @@ def summary_rows(results: list[Result]) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def _reached(row: dict[str, Any]) -> str:
+    """Properties and branches exercised at least once, of those declared: e.g. ``9/9``."""
+    from spec.registry import get
+
+    spec = get(row["method"])
+    declared = [f"property:{p.name}" for p in spec.properties] + [f"branch:{b.name}" for b in spec.branches]
+    hit = sum(1 for k in declared if row["counts"].get(k, 0) > 0)
+    return f"{hit}/{len(declared)}"
+
+
+def _fewest(row: dict[str, Any]) -> str:
+    """The property or branch that ran on the fewest cases, with its count."""
+    if not row["counts"]:
+        return "-"
+    name, n = min(row["counts"].items(), key=lambda kv: kv[1])
+    return f"{n} {name.split(':', 1)[1]}"
+
+
+def counts_table(results: list[Result]) -> str:
+    """Per method × backend × dtype: how many cases exercised each property and branch."""
+    lines = []
+    for row in summary_rows(results):
+        parts = ", ".join(f"{k}={v}" for k, v in sorted(row["counts"].items()))
+        lines.append(f"{row['method']} [{row['backend']}/{row['dtype']}]: {parts or 'nothing counted'}")
+    return "\n".join(lines)
+
+
 def table(results: list[Result]) -> str:
     rows = summary_rows(results)
-    head = ["method", "backend", "dtype", *LEVELS, "examples", "err/budget", "status"]
+    head = ["method", "backend", "dtype", *LEVELS, "examples", "reached", "fewest", "worst/budget", "status"]
     body = [
         [row["method"], row["backend"], row["dtype"],
          *[_MARK.get(row["levels"].get(level, ""), "-") for level in LEVELS],
-         str(row["examples"]), f"{row['max_error']:.3f}", row["status"].upper() if row["status"] == "fail" else "pass"]
+         str(row["examples"]), _reached(row), _fewest(row), f"{row['max_error']:.3f}",
+         row["status"].upper() if row["status"] == "fail" else "pass"]
         for row in rows
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]

@@ -1,8 +1,17 @@
-"""Run the conformance checks under Hypothesis and collect results.
+"""Run the conformance checks and collect results.
 
-One *job* is (method, backend, dtype, level). ``run_job`` draws cases with Hypothesis under a named
-profile, runs the level's check on each, and returns a :class:`Result`. On failure Hypothesis
-shrinks to the smallest failing case, and the result carries a ready-to-paste reproduction.
+One *job* is (method, backend, dtype, level). ``run_job`` runs the level's check on the method's
+curated hard cases and on drawn cases, and returns a :class:`Result`:
+
+* the ``ci`` profile draws a fixed list of distinct examples that is a pure function of the method
+  id, dtype, level and profile (:mod:`conformance.draws`): the same examples on every run, whatever
+  else changes in the source tree;
+* ``dev`` and ``deep`` search with Hypothesis (random, with shrinking).
+
+Every job also checks that its cases *reached* the method: each property of a properties job must
+have run on at least one case, and each branch of the spec must have been hit in a values job (the
+reference backend: in its properties job). A job that never exercised them fails. Every failure
+carries a reproduction script (:mod:`conformance.repro`) for its level.
 """
 
 from __future__ import annotations
@@ -13,25 +22,27 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis.errors import Unsatisfiable, UnsatisfiedAssumption
 
 from conformance.backends import Backend, available_backends, get_backend
-from conformance.checks import CHECKS, ConformanceFailure, Target
-from conformance.strategies import Case, cases
+from conformance.cases import curated_for
+from conformance.checks import CHECKS, ConformanceFailure, Tally, Target
+from conformance.draws import draw_distinct, seed_for
+from conformance.strategies import Case, cases, representable
 from spec.errors import BackendUnavailableError
 from spec.model import MethodSpec
 from spec.registry import all_specs, get
 
-__all__ = ["LEVELS", "PROFILES", "Job", "Result", "jobs_for", "repro", "run_job"]
+__all__ = ["LEVELS", "PROFILES", "Job", "Result", "curated_cases", "job_cases", "jobs_for", "run_job"]
 
 LEVELS = ("values", "properties", "gradients", "errors")
 
-#: Examples per level. ``ci`` is derandomised (the same examples on every run); ``deep`` searches hard.
+#: Examples per level. ``ci`` runs a fixed list of distinct examples; ``dev``/``deep`` search randomly.
 PROFILES: dict[str, dict[str, Any]] = {
-    "ci": {"values": 25, "properties": 8, "gradients": 4, "errors": 3, "derandomize": True},
-    "dev": {"values": 100, "properties": 30, "gradients": 15, "errors": 10, "derandomize": False},
-    "deep": {"values": 1000, "properties": 200, "gradients": 60, "errors": 40, "derandomize": False},
+    "ci": {"values": 25, "properties": 10, "gradients": 4, "errors": 3, "fixed": True},
+    "dev": {"values": 100, "properties": 30, "gradients": 15, "errors": 10, "fixed": False},
+    "deep": {"values": 1000, "properties": 200, "gradients": 60, "errors": 40, "fixed": False},
 }
 
 
@@ -41,7 +52,7 @@ class Job:
     backend: Backend
     dtype: str
     level: str
-    fn: Callable[..., Any] | None = None  # a third-party implementation instead of ours
+    fn: Callable[..., Any] | None = None  # a third-party implementation (or a mutant) instead of ours
 
     @property
     def key(self) -> str:
@@ -60,6 +71,7 @@ class Result:
     seconds: float = 0.0
     message: str = ""
     repro: str = ""
+    counts: dict[str, int] = field(default_factory=dict)  # property:NAME / branch:NAME -> cases
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -105,34 +117,61 @@ def jobs_for(method_ids: Iterable[str] | None = None, backend_names: Iterable[st
     return jobs
 
 
-def _settings(level: str, profile: str, max_examples: int | None) -> settings:
+def _count(level: str, profile: str, max_examples: int | None) -> int:
     prof = PROFILES[profile]
-    n = prof[level]
+    n = int(prof[level])
     if max_examples is not None:
         n = max_examples if level == "values" else max(1, round(max_examples * prof[level] / prof["values"]))
-    return settings(
-        max_examples=n,
-        derandomize=bool(prof["derandomize"]),
-        database=None,
-        deadline=None,
-        print_blob=False,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
-        report_multiple_bugs=False,
-    )
+    return n
+
+
+def curated_cases(spec: MethodSpec, dtype: str) -> list[Case]:
+    """The method's curated hard cases, rounded to ``dtype`` (integer and boolean inputs unchanged)."""
+    out: list[Case] = []
+    for c in curated_for(spec.id):
+        inputs: dict[str, Any] = {}
+        for name, value in c.inputs.items():
+            if value is None:
+                inputs[name] = None
+                continue
+            a = np.asarray(value)
+            inputs[name] = representable(a, dtype) if np.issubdtype(a.dtype, np.floating) else a
+        out.append(Case(inputs, dict(c.params)))
+    return out
+
+
+def job_cases(job: Job, profile: str = "ci", max_examples: int | None = None) -> list[Case]:
+    """The fixed examples of a ``ci``-style job: curated cases first, then distinct drawn cases."""
+    n = _count(job.level, profile, max_examples)
+    strategy = cases(job.spec, job.dtype, small=job.level == "gradients")
+    drawn = draw_distinct(strategy, n, seed_for(job.spec.id, job.dtype, job.level, profile))
+    curated = [] if job.level == "gradients" else curated_cases(job.spec, job.dtype)
+    return curated + drawn
+
+
+def _requirements(job: Job) -> list[str]:
+    """The tally keys a job must have hit at least once."""
+    spec = job.spec
+    keys: list[str] = []
+    if job.level == "properties":
+        keys += [f"property:{p.name}" for p in spec.properties]
+    if job.level == "values" or (job.level == "properties" and job.backend.is_reference):
+        keys += [f"branch:{b.name}" for b in spec.branches]
+    return keys
 
 
 def run_job(job: Job, *, profile: str = "ci", max_examples: int | None = None) -> Result:
-    """Run one job under Hypothesis; never raises for a conformance failure (it is in the result)."""
+    """Run one job; never raises for a conformance failure (it is in the result)."""
+    from conformance.repro import script
+
     spec = job.spec
     fn = job.fn if job.fn is not None else job.backend.function(spec)
-    target = Target(spec, fn, job.backend, job.dtype)
+    tally = Tally()
+    target = Target(spec, fn, job.backend, job.dtype, tally)
     check = CHECKS[job.level]
     state: dict[str, Any] = {"n": 0, "worst": 0.0, "last": None}
 
-    @_settings(job.level, profile, max_examples)
-    @given(case=cases(spec, job.dtype, small=job.level == "gradients"))
-    def test(case: Case) -> None:
+    def one(case: Case) -> None:
         state["last"] = case
         worst = check(target, case)
         state["n"] += 1
@@ -141,7 +180,22 @@ def run_job(job: Job, *, profile: str = "ci", max_examples: int | None = None) -
     start = time.perf_counter()
     result = Result(spec.id, job.backend.name, job.dtype, job.level, "pass")
     try:
-        test()
+        if PROFILES[profile]["fixed"]:
+            for case in job_cases(job, profile, max_examples):
+                try:
+                    one(case)
+                except UnsatisfiedAssumption:
+                    continue
+        else:
+            test = _hypothesis_test(job, profile, max_examples, one)
+            test()
+        if state["n"] == 0:
+            raise Unsatisfiable("every case was rejected")
+        missing = [k for k in _requirements(job) if tally.ran[k] == 0]
+        if missing:
+            raise ConformanceFailure(
+                f"{state['n']} cases never exercised {', '.join(missing)}: the draws do not reach what the spec "
+                "says the method does (fix the case strategy, not the requirement)")
     except Unsatisfiable:
         result.status = "fail"
         result.message = "no valid example could be drawn (every case was rejected)"
@@ -149,76 +203,38 @@ def run_job(job: Job, *, profile: str = "ci", max_examples: int | None = None) -
         result.status = "fail"
         kind = "" if isinstance(exc, ConformanceFailure) else f"{type(exc).__name__}: "
         result.message = f"{kind}{exc}"
-        if state["last"] is not None:
-            result.repro = repro(job, state["last"])
+        failed_case = getattr(exc, "case", None) or state["last"]
+        if failed_case is not None and not result.message.startswith(f"{state['n']} cases never"):
+            result.repro = script(job, failed_case, getattr(exc, "detail", {}))
     result.examples = state["n"]
     result.max_error = float(state["worst"])
+    result.counts = dict(sorted(tally.ran.items()))
     result.seconds = time.perf_counter() - start
     return result
 
 
-# --------------------------------------------------------------------------- reproduction
+def _hypothesis_test(job: Job, profile: str, max_examples: int | None,
+                     one: Callable[[Case], None]) -> Callable[[], None]:
+    """A Hypothesis test running ``one`` on searched cases (curated cases as explicit examples)."""
+    strategy = cases(job.spec, job.dtype, small=job.level == "gradients")
 
+    def body(case: Case) -> None:
+        one(case)
 
-def _literal(x: Any) -> str:
-    if x is None:
-        return "None"
-    a = np.asarray(x)
-    if a.dtype == bool:
-        return f"np.array({a.tolist()!r}, dtype=bool)"
-    if np.issubdtype(a.dtype, np.integer):
-        return f"np.array({a.tolist()!r}, dtype=np.int64)"
-    body = repr(a.tolist()).replace("inf", "np.inf").replace("nan", "np.nan")
-    return f"np.array({body}, dtype=np.float64).reshape({a.shape!r})"
-
-
-def repro(job: Job, case: Case) -> str:
-    """A self-contained script that reruns the failing case on the reference and the backend."""
-    spec, backend = job.spec, job.backend
-    lines = ["import numpy as np", f"from reference.{spec.family} import {spec.id} as reference_fn"]
-    if job.fn is not None:
-        mod = getattr(job.fn, "__module__", "your_module")
-        lines.append(f"from {mod} import {getattr(job.fn, '__name__', 'fn')} as impl")
-    else:
-        lines.append(f"from accelerated.{spec.family} import {spec.id} as impl")
-    if backend.library == "torch":
-        lines.append("import torch")
-    for name, value in case.inputs.items():
-        lines.append(f"{name} = {_literal(value)}")
-    params = ", ".join(f"{k}={v!r}" for k, v in case.params.items()).replace("nan", "float('nan')").replace(
-        "inf", "float('inf')")
-    pos_inputs = [i.name for i in spec.inputs if i.positional and not i.optional]
-    pos_params = [p.name for p in spec.params if p.positional]
-    kw_inputs = [i.name for i in spec.inputs if not (i.positional and not i.optional)]
-    kw_params = ", ".join(f"{k}={v!r}" for k, v in case.params.items() if k not in pos_params)
-    pos_param_vals = [repr(case.params.get(p.name, spec.param(p.name).default)) for p in spec.params if p.positional]
-
-    def call(fn: str, conv: Callable[[str], str]) -> str:
-        args = [conv(n) for n in pos_inputs] + pos_param_vals
-        kws = [f"{n}={conv(n)}" for n in kw_inputs]
-        if kw_params:
-            kws.append(kw_params)
-        return f"{fn}({', '.join(args + kws)})"
-
-    def conv_backend(n: str) -> str:
-        value = case.inputs.get(n)
-        if value is None:
-            return "None"
-        floating = np.issubdtype(np.asarray(value).dtype, np.floating)
-        if backend.library == "torch":
-            dt = f", dtype=torch.{job.dtype}" if floating else ""
-            return f"torch.tensor({n}{dt}, device={backend.device!r})"
-        if backend.library == "cupy":
-            return f"cupy.asarray({n}.astype(np.{job.dtype}))" if floating else f"cupy.asarray({n})"
-        return f"{n}.astype(np.{job.dtype})" if floating and not backend.is_reference else n
-
-    if backend.library == "cupy":
-        lines.insert(1, "import cupy")
-    lines.append(f"# params: {params}")
-    lines.append(f"print('reference:', {call('reference_fn', lambda n: n)})")
-    if not backend.is_reference:
-        lines.append(f"print('{backend.name}/{job.dtype}:', {call('impl', conv_backend)})")
-    return "\n".join(lines)
+    test: Any = given(case=strategy)(body)
+    if job.level != "gradients":
+        for c in curated_cases(job.spec, job.dtype):
+            test = example(case=c)(test)
+    return settings(  # type: ignore[no-any-return]
+        max_examples=_count(job.level, profile, max_examples),
+        derandomize=False,
+        database=None,
+        deadline=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+        report_multiple_bugs=False,
+    )(test)
 
 
 def iter_results(jobs: list[Job], *, profile: str = "ci", max_examples: int | None = None,

@@ -256,28 +256,33 @@ def class_index(draw: st.DrawFn, shape: tuple[int, ...], num_classes: int, ignor
 
 
 @st.composite
-def param_value(draw: st.DrawFn, p: ParamSpec) -> object:
-    """A value from a parameter's domain, endpoints and special values included."""
+def param_value(draw: st.DrawFn, p: ParamSpec, size_bound: int | None = None) -> object:
+    """A value from a parameter's domain: mostly from the interior (where a method does something
+    non-trivial), endpoints and special values a minority (about one draw in five).
+
+    ``size_bound`` caps unbounded integer parameters (``k``, ``min_tokens_to_keep``) at a size of the
+    drawn arrays (plus one, so "larger than the axis" still occurs).
+    """
     d = p.domain
     if isinstance(d, Choice):
         return draw(st.sampled_from(list(d.values)))
+    edge = draw(st.integers(0, 4)) == 0
     if isinstance(d, IntRange):
-        if d.allow_none and draw(st.integers(0, 3)) == 0:
+        if d.allow_none and draw(st.integers(0, 5)) == 0:
             return None
-        top = d.low + 16 if d.high is None else min(d.high, d.low + 16)
-        return draw(st.integers(d.low, top))
+        cap = d.low + 16 if size_bound is None else d.low + max(size_bound, 1)
+        top = cap if d.high is None else min(d.high, cap)
+        return draw(st.integers(d.low, max(d.low, top)))
     assert isinstance(d, Interval)
-    if d.allow_none and draw(st.integers(0, 3)) == 0:
+    if d.allow_none and draw(st.integers(0, 5)) == 0:
         return None
-    if d.allow_inf and draw(st.integers(0, 5)) == 0:
+    if d.allow_inf and draw(st.integers(0, 7)) == 0:
         return math.inf
     lo: float = d.low if d.low is not None else (min(-10.0, d.high - 10.0) if d.high is not None else -10.0)
     hi: float = d.high if d.high is not None else lo + 10.0
     specials = [v for v in (lo, hi, (lo + hi) / 2, 0.0, 1.0, 0.5, 2.0) if d.contains(v)]
-    interior = st.floats(lo, hi, allow_nan=False, allow_infinity=False,
-                         exclude_min=not d.low_closed or d.low is None,
-                         exclude_max=not d.high_closed or d.high is None)
-    value: object = draw(st.one_of(st.sampled_from(specials), interior) if specials else interior)
+    interior = st.floats(lo, hi, allow_nan=False, allow_infinity=False, exclude_min=True, exclude_max=True)
+    value: object = draw(st.sampled_from(specials)) if specials and edge else draw(interior)
     if not d.contains(value):  # e.g. an excluded point
         value = specials[0] if specials else p.default
     return value
@@ -352,9 +357,10 @@ def generic_case(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = Fa
             continue
         inputs[inp.name] = draw(input_strategy(inp, _shape(inp, dims), dtype, dims), label=inp.name)
     params: dict[str, Any] = {}
+    bound = max((int(v) for k, v in dims.items() if k != "..."), default=None)
     for p in spec.params:
         if p.drawn:
-            params[p.name] = draw(param_value(p), label=p.name)
+            params[p.name] = draw(param_value(p, bound), label=p.name)
         elif p.required:
             params[p.name] = p.default
     return Case(inputs, params, dims)

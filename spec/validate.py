@@ -130,10 +130,10 @@ def check_floating(fn: str, name: str, x: Any, xp: Any) -> None:
 
 def check_finite(fn: str, name: str, x: Any, xp: Any, *, allow_neg_inf: bool = False, axis: int = -1) -> None:
     """No NaN, no +inf; -inf only if ``allow_neg_inf``, and then never filling a whole row."""
-    x = _plain(x)
     check_floating(fn, name, x, xp)
     if not checked():
         return
+    x = _plain(x)
     if bool(xp.any(xp.isnan(x))):
         raise DomainError(fn, name, "no NaN values", "NaN")
     if allow_neg_inf:
@@ -156,10 +156,10 @@ def _dtype_name(x: Any) -> str:
 
 def check_simplex(fn: str, name: str, p: Any, xp: Any, *, axis: int = -1) -> None:
     """``p`` is finite, non-negative and sums to 1 along ``axis`` within :func:`simplex_atol`."""
-    p = _plain(p)
     check_finite(fn, name, p, xp)
     if not checked() or any(int(d) == 0 for d in p.shape):
         return
+    p = _plain(p)
     if bool(xp.any(p < 0)):
         raise DomainError(fn, name, "probabilities >= 0", f"a minimum of {float(xp.min(p))!r}")
     work = p if p.dtype in (xp.float32, xp.float64) else xp.astype(p, xp.float32)
@@ -174,20 +174,20 @@ def check_simplex(fn: str, name: str, p: Any, xp: Any, *, axis: int = -1) -> Non
 
 def check_mask(fn: str, name: str, mask: Any, xp: Any) -> None:
     """Masks are boolean, or numeric with values in {0, 1}."""
-    mask = _plain(mask)
     if xp.isdtype(mask.dtype, "bool") or not checked():
         return
+    mask = _plain(mask)
     if not bool(xp.all((mask == 0) | (mask == 1))):
         raise DomainError(fn, name, "a boolean mask (or values in {0, 1})", "other values")
 
 
 def check_index(fn: str, name: str, x: Any, xp: Any, *, low: int, high: int, ignore: int | None = None) -> None:
     """Integer indices in ``[low, high)``, or equal to ``ignore``."""
-    x = _plain(x)
     if not xp.isdtype(x.dtype, "integral"):
         raise DTypeError(fn, name, "an integer dtype", f"dtype {x.dtype}")
     if not checked():
         return
+    x = _plain(x)
     ok = (x >= low) & (x < high)
     if ignore is not None:
         ok = ok | (x == ignore)
