@@ -21,6 +21,7 @@ from spec.categorical._common import (
     unit,
 )
 from spec.model import (
+    Branch,
     Derivation,
     InputSpec,
     MethodSpec,
@@ -32,8 +33,39 @@ from spec.model import (
     default_tolerance,
 )
 from spec.registry import register
+from spec.scales import log_size
 
 __all__: list[str] = []
+
+
+def _any(x: Any) -> bool:
+    return bool(np.any(x))
+
+
+def _out(outputs: tuple[Any, ...]) -> np.ndarray[Any, Any]:
+    return np.asarray(outputs[0], dtype=np.float64)
+
+
+BRANCHES: dict[str, tuple[Branch, ...]] = {
+    "kl_divergence": (
+        Branch("q = 0 where p > 0 (inf)", "some row diverges to +inf", lambda i, p, o: _any(np.isposinf(_out(o)))),
+        Branch("finite with p = 0 entries", "a finite row where p has zeros (0 log(0/q) = 0)",
+               lambda i, p, o: _any(np.isfinite(_out(o)) & np.any(np.asarray(i["p"]) == 0, axis=-1))),
+    ),
+    "kl_divergence_from_logits": (
+        Branch("logits_q = -inf where logits_p finite (inf)", "some row diverges to +inf",
+               lambda i, p, o: _any(np.isposinf(_out(o)))),
+        Branch("masked logits_p", "-inf entries in logits_p (contribute 0)",
+               lambda i, p, o: _any(np.isneginf(np.asarray(i["logits_p"])))),
+        Branch("finite, non-zero KL", "a finite row with KL > 0",
+               lambda i, p, o: _any(np.isfinite(_out(o)) & (_out(o) > 0))),
+    ),
+    "js_divergence": (
+        Branch("partly disjoint supports", "p > 0 = q somewhere",
+               lambda i, p, o: _any((np.asarray(i["p"]) > 0) & (np.asarray(i["q"]) == 0))),
+        Branch("log base", "`base` is given", lambda i, p, o: p.get("base") is not None),
+    ),
+}
 
 # --------------------------------------------------------------------------- kl_divergence
 
@@ -73,7 +105,7 @@ def _kl_uniform(ctx: PropertyContext) -> None:
     p = ctx.inputs["p"]
     k = p.shape[-1]
     if k & (k - 1):
-        return
+        ctx.skip("K is not a power of two (a uniform q would not be exact)")
     (d,) = ctx.call(q=np.full(p.shape, 1.0 / k))
     with np.errstate(divide="ignore", invalid="ignore"):
         h = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
@@ -109,13 +141,15 @@ register(MethodSpec(
     inputs=(InputSpec("p", "probs", ("...", "V"), "probability vectors", differentiable=True),
             InputSpec("q", "probs", ("...", "V"), "reference probability vectors", differentiable=True)),
     params=(AXIS,),
-    outputs=(OutputSpec("kl", "KL divergence per row in nats (may be +inf)", shape=("...",)),),
+    outputs=(OutputSpec("kl", "KL divergence per row in nats (may be +inf)", shape=("...",),
+                       scale=log_size("p")),),
     properties=(
         Property("nonnegative", "KL >= 0 (Gibbs)", _kl_nonneg),
         Property("self_zero", "KL(p‖p) = 0", _kl_self),
         Property("uniform_reference", "KL(p‖uniform) = log K − H(p)", _kl_uniform),
         Property("off_support_infinite", "q_k = 0 < p_k gives +inf", _kl_off_support),
     ),
+    branches=BRANCHES['kl_divergence'],
     tolerance=default_tolerance(),
     derivation=Derivation(_kl_problem, wrt=("p", "q"), kinks="p_k = 0 or q_k = 0 (boundary of the simplex)"),
     degenerate=("p_k > 0 = q_k gives +inf (documented, never NaN)", "p_k = 0 contributes 0 whatever q_k"),
@@ -162,7 +196,7 @@ def _kll_self(ctx: PropertyContext) -> None:
 def _kll_shift(ctx: PropertyContext) -> None:
     a, b = ctx.inputs["logits_p"], ctx.inputs["logits_q"]
     if a.size == 0:
-        return
+        ctx.skip("empty batch")
     (d,) = ctx.call()
     (ds,) = ctx.call(logits_p=a + row_shift(a, ctx.dtype), logits_q=b + row_shift(b, ctx.dtype))
     assert ctx.close(ds, d, 2), f"not invariant to per-row logit shifts: {d} vs {ds}"
@@ -196,13 +230,15 @@ register(MethodSpec(
     inputs=(InputSpec("logits_p", "logits", ("...", "V"), "logits of p", differentiable=True, allow_neg_inf=True),
             InputSpec("logits_q", "logits", ("...", "V"), "logits of q", differentiable=True, allow_neg_inf=True)),
     params=(AXIS,),
-    outputs=(OutputSpec("kl", "KL divergence per row in nats (may be +inf)", shape=("...",)),),
+    outputs=(OutputSpec("kl", "KL divergence per row in nats (may be +inf)", shape=("...",),
+                       scale=log_size("logits_p")),),
     properties=(
         Property("nonnegative", "KL >= 0", _kll_nonneg),
         Property("self_zero", "KL(p‖p) = 0", _kll_self),
         Property("shift_invariance", "invariant to per-row shifts of either logit vector", _kll_shift),
         Property("masked_q_infinite", "logits_q = -inf where logits_p is finite gives +inf", _kll_masked_q),
     ),
+    branches=BRANCHES['kl_divergence_from_logits'],
     tolerance=default_tolerance(),
     derivation=Derivation(_kl_logits_problem, wrt=("logits_p", "logits_q"),
                           kinks="none for finite logits; b_v = -inf with finite a_v gives +inf"),
@@ -262,7 +298,7 @@ def _js_self(ctx: PropertyContext) -> None:
 def _js_disjoint(ctx: PropertyContext) -> None:
     shape = ctx.inputs["p"].shape
     if shape[-1] < 2:
-        return
+        ctx.skip("V = 1: no disjoint supports")
     p = np.zeros(shape)
     q = np.zeros(shape)
     p[..., 0] = 1.0
@@ -287,13 +323,14 @@ register(MethodSpec(
     inputs=(InputSpec("p", "probs", ("...", "V"), "probability vectors", differentiable=True),
             InputSpec("q", "probs", ("...", "V"), "probability vectors", differentiable=True)),
     params=(AXIS, BASE),
-    outputs=(OutputSpec("js", "JS divergence per row", shape=("...",)),),
+    outputs=(OutputSpec("js", "JS divergence per row", shape=("...",), scale=log_size("p", base="base")),),
     properties=(
         Property("bounds", "0 <= JS <= log 2", _js_bounds),
         Property("symmetric", "JS(p, q) = JS(q, p)", _js_symmetric),
         Property("self_zero", "JS(p, p) = 0", _js_self),
         Property("disjoint_maximum", "disjoint one-hot rows give log 2", _js_disjoint),
     ),
+    branches=BRANCHES['js_divergence'],
     tolerance=default_tolerance(),
     derivation=Derivation(_js_problem, wrt=("p", "q"), kinks="p_k = 0 or q_k = 0 (boundary of the simplex)"),
     degenerate=("disjoint supports give exactly log 2",),

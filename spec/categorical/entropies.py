@@ -30,6 +30,7 @@ from spec.categorical._common import (
     unit,
 )
 from spec.model import (
+    Branch,
     Derivation,
     Difference,
     InputSpec,
@@ -41,12 +42,116 @@ from spec.model import (
     Property,
     PropertyContext,
     Provenance,
+    Scale,
     SymbolicProblem,
     default_tolerance,
 )
 from spec.registry import register
+from spec.scales import log_size
 
 __all__: list[str] = []
+
+SIREN_EPS = 1e-12
+
+
+def _top_p_support(row: np.ndarray[Any, Any], p: float, k: int | None) -> list[int]:
+    """SIREN's support: descending logits (lowest index first on ties), keep while the cumsum c_j < p."""
+    finite = np.isfinite(row)
+    m = float(np.max(row[finite]))
+    e = np.where(finite, np.exp(np.where(finite, row - m, 0.0)), 0.0)
+    pi = e / np.sum(e)
+    kk = row.size if k is None else min(int(k), row.size)
+    order = sorted(range(row.size), key=lambda i: (-row[i], i))
+    out: list[int] = []
+    for j, i in enumerate(order[:kk]):
+        after = math.fsum(float(pi[t]) for t in order[j + 1:])
+        if not 1.0 - after < p:  # c_j = 1 − (mass after j): exact at p = 1
+            break
+        out.append(i)
+    return out
+
+
+def _rows64(x: Any) -> np.ndarray[Any, Any]:
+    a = np.asarray(x, dtype=np.float64)
+    return a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+
+
+def _tsallis_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    v = max(int(np.shape(inputs["probs"])[-1]) if np.ndim(inputs["probs"]) else 1, 2)
+    q = float(params.get("q", 2.0))
+    return max(1.0, math.log(v) if q == 1.0 else (1.0 - v ** (1.0 - q)) / (q - 1.0))
+
+
+#: S_q of the uniform distribution over V categories (the maximum), at least 1.
+TSALLIS_SCALE = Scale("max(1, (1 − V^(1−q))/(q − 1)) (log V at q = 1), the uniform maximum", _tsallis_scale)
+
+
+def _zeros_not_one_hot(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    r = _rows64(inputs["probs"])
+    return bool(np.any((np.max(r, axis=-1) < 1.0) & np.any(r == 0, axis=-1)))
+
+
+def _finite_alpha(low: float, high: float) -> Any:
+    def hit(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+        a = float(params.get("alpha", params.get("q", 2.0)))
+        return low < a < high
+
+    return hit
+
+
+def _param_is(name: str, value: float) -> Any:
+    def hit(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+        return bool(float(params.get(name, math.nan)) == value)
+
+    return hit
+
+
+def _top_p_sizes(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+    """Per row: (|S| with k, |S| without k, number of finite logits)."""
+    z = _rows64(inputs["logits"])
+    p = float(params.get("p", 0.8))
+    k = params.get("k")
+    return [(len(_top_p_support(r, p, k)), len(_top_p_support(r, p, None)), int(np.isfinite(r).sum()))
+            for r in z if r.size]
+
+
+def _cut_mid(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    return any(0 < s < n - 1 for s, _, n in _top_p_sizes(inputs, params))
+
+
+def _k_cuts(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    return any(s < s_no_k for s, s_no_k, _ in _top_p_sizes(inputs, params))
+
+
+BRANCHES: dict[str, tuple[Branch, ...]] = {
+    "entropy": (
+        Branch("zeros (0 log 0)", "a row that is not one-hot has exact zeros", _zeros_not_one_hot),
+        Branch("log base", "`base` is given (output divided by log base)",
+               lambda i, p, o: p.get("base") is not None),
+    ),
+    "entropy_from_logits": (
+        Branch("masked logits", "some logits are -inf (probability 0)",
+               lambda i, p, o: bool(np.any(np.isneginf(np.asarray(i["logits"]))))),
+        Branch("temperature != 1", "the logits are rescaled", lambda i, p, o: float(p.get("temperature", 1.0)) != 1.0),
+    ),
+    "renyi_entropy": (
+        Branch("alpha = 1", "the Shannon limit", _param_is("alpha", 1.0)),
+        Branch("alpha = inf", "the min-entropy limit", _param_is("alpha", math.inf)),
+        Branch("alpha = 0", "the Hartley limit (log of the support size)", _param_is("alpha", 0.0)),
+        Branch("0 < alpha < 1", "finite order below 1", _finite_alpha(0.0, 1.0)),
+        Branch("1 < alpha < inf", "finite order above 1", _finite_alpha(1.0, math.inf)),
+    ),
+    "tsallis_entropy": (
+        Branch("q = 1", "the Shannon limit", _param_is("q", 1.0)),
+        Branch("0 < q < 1", "index below 1", _finite_alpha(0.0, 1.0)),
+        Branch("q > 1", "index above 1", _finite_alpha(1.0, math.inf)),
+    ),
+    "top_p_renormalized_entropy": (
+        Branch("cut mid-distribution", "0 < |S| < (finite tokens) − 1 in some row", _cut_mid),
+        Branch("k cuts before p", "the top-k pre-filter removes tokens the p cut would keep", _k_cuts),
+    ),
+}
+
 
 # --------------------------------------------------------------------------- entropy
 
@@ -90,8 +195,8 @@ def _entropy_permutation(ctx: PropertyContext) -> None:
 def _entropy_uniform(ctx: PropertyContext) -> None:
     p = ctx.inputs["probs"]
     k = p.shape[-1]
-    if k & (k - 1):  # 1/k must be exact in every dtype to stay on the simplex: powers of two only
-        return
+    if k & (k - 1):
+        ctx.skip("K is not a power of two (1/K would not be exact, so the row would leave the simplex)")
     (h,) = ctx.call(probs=np.full(p.shape, 1.0 / k))
     u = unit(ctx.params)
     assert ctx.close(h, np.full(h.shape, math.log(k) / u)), f"uniform entropy {h} != log K"
@@ -120,13 +225,15 @@ register(MethodSpec(
     inputs=(InputSpec("probs", "probs", ("...", "V"), "probability vectors, categories on `axis`",
                       differentiable=True),),
     params=(AXIS, BASE),
-    outputs=(OutputSpec("entropy", "entropy per row, in nats (or units of `base`)", shape=("...",)),),
+    outputs=(OutputSpec("entropy", "entropy per row, in nats (or units of `base`)", shape=("...",),
+                       scale=log_size("probs", base="base")),),
     properties=(
         Property("bounds", "0 <= H <= log K", _entropy_bounds),
         Property("permutation_invariance", "H is invariant to permuting the categories", _entropy_permutation),
         Property("uniform_maximum", "the uniform distribution has H = log K", _entropy_uniform),
         Property("one_hot_zero", "a one-hot row has H = 0", _entropy_one_hot),
     ),
+    branches=BRANCHES['entropy'],
     tolerance=default_tolerance(),
     derivation=Derivation(_entropy_problem, wrt=("probs",), kinks="p_k = 0 (derivative -inf); not drawn"),
     degenerate=("a one-hot row gives exactly 0",),
@@ -161,7 +268,7 @@ def _efl_bounds(ctx: PropertyContext) -> None:
 def _efl_shift(ctx: PropertyContext) -> None:
     z = ctx.inputs["logits"]
     if z.size == 0:
-        return
+        ctx.skip("empty batch")
     zs = z + row_shift(z, ctx.dtype)
     (h,) = ctx.call()
     (hs,) = ctx.call(logits=zs)
@@ -179,7 +286,7 @@ def _efl_permutation(ctx: PropertyContext) -> None:
 def _efl_temperature(ctx: PropertyContext) -> None:
     t = float(ctx.params.get("temperature", 1.0))
     if not 1e-3 <= t <= 1e3:
-        return
+        ctx.skip("temperature outside [1e-3, 1e3] (doubling it changes H by less than rounding)")
     (h1,) = ctx.call(temperature=t)
     (h2,) = ctx.call(temperature=2.0 * t)
     assert np.all(h2 >= h1 - ctx.slack(2)), f"H(z/T) decreased when T doubled: {h1} -> {h2}"
@@ -209,7 +316,7 @@ register(MethodSpec(
     ),
     inputs=(LOGITS_DIFF,),
     params=(AXIS, TEMPERATURE),
-    outputs=(OutputSpec("entropy", "entropy per row in nats", shape=("...",)),),
+    outputs=(OutputSpec("entropy", "entropy per row in nats", shape=("...",), scale=log_size("logits")),),
     properties=(
         Property("bounds", "0 <= H <= log V", _efl_bounds),
         Property("shift_invariance", "adding a per-row constant to the logits leaves H unchanged", _efl_shift),
@@ -217,6 +324,7 @@ register(MethodSpec(
         Property("temperature_monotone", "H(softmax(z/T)) is non-decreasing in T", _efl_temperature),
         Property("uniform_maximum", "constant logits give H = log V", _efl_uniform),
     ),
+    branches=BRANCHES['entropy_from_logits'],
     tolerance=default_tolerance(),
     derivation=Derivation(_entropy_from_logits_problem, wrt=("logits",),
                           kinks="none for finite logits (-inf entries are constants)"),
@@ -272,7 +380,7 @@ def _renyi_bounds(ctx: PropertyContext) -> None:
 def _renyi_monotone(ctx: PropertyContext) -> None:
     a = float(ctx.params["alpha"])
     if math.isinf(a):
-        return
+        ctx.skip("alpha = inf has no larger order")
     (h1,) = ctx.call(alpha=a)
     (h2,) = ctx.call(alpha=2.0 * a + 0.5)
     assert np.all(h2 <= h1 + ctx.slack(2)), f"H_alpha increased with alpha: {h1} -> {h2}"
@@ -325,7 +433,7 @@ register(MethodSpec(
                       differentiable=True),),
     params=(ParamSpec("alpha", 2.0, Interval(0.0, None, allow_inf=True), "order α >= 0 (inf allowed)",
                       positional=True, required=True), AXIS),
-    outputs=(OutputSpec("entropy", "Rényi entropy per row in nats", shape=("...",)),),
+    outputs=(OutputSpec("entropy", "Rényi entropy per row in nats", shape=("...",), scale=log_size("probs")),),
     properties=(
         Property("bounds", "0 <= H_α <= log K", _renyi_bounds),
         Property("monotone_in_alpha", "H_α is non-increasing in α", _renyi_monotone),
@@ -333,6 +441,7 @@ register(MethodSpec(
         Property("continuity_at_1", "H_α -> Shannon entropy as α -> 1", _renyi_limit),
         Property("shannon_at_1", "α = 1 gives -Σ p log p", _renyi_shannon),
     ),
+    branches=BRANCHES['renyi_entropy'],
     tolerance=default_tolerance(),
     derivation=Derivation(_renyi_problem, wrt=("probs",),
                           kinks="p_k = 0 (not differentiated; derivative infinite for α <= 1); α = ∞ at tied "
@@ -408,12 +517,13 @@ register(MethodSpec(
     inputs=(InputSpec("probs", "probs", ("...", "V"), "probability vectors, categories on `axis`",
                       differentiable=True),),
     params=(ParamSpec("q", 2.0, Interval(0.0, None), "entropic index q >= 0", positional=True, required=True), AXIS),
-    outputs=(OutputSpec("entropy", "Tsallis entropy per row", shape=("...",)),),
+    outputs=(OutputSpec("entropy", "Tsallis entropy per row", shape=("...",), scale=TSALLIS_SCALE),),
     properties=(
         Property("bounds", "0 <= S_q <= (1 − K^{1−q})/(q − 1) (uniform maximum)", _tsallis_bounds),
         Property("continuity_at_1", "S_q -> Shannon entropy as q -> 1", _tsallis_limit),
         Property("gini_at_2", "q = 2 gives 1 − Σ p²", _tsallis_gini),
     ),
+    branches=BRANCHES['tsallis_entropy'],
     tolerance=default_tolerance(),
     derivation=Derivation(_tsallis_problem, wrt=("probs",), kinks="p_k = 0 (not differentiated)"),
     degenerate=("q = 0 gives |supp p| − 1", "a one-hot row gives 0 for every q"),
@@ -421,26 +531,6 @@ register(MethodSpec(
 
 
 # --------------------------------------------------------------------------- top_p_renormalized_entropy
-
-SIREN_EPS = 1e-12
-
-
-def _top_p_support(row: np.ndarray[Any, Any], p: float, k: int | None) -> list[int]:
-    """SIREN's support: descending logits (lowest index first on ties), keep while the cumsum c_j < p."""
-    finite = np.isfinite(row)
-    m = float(np.max(row[finite]))
-    e = np.where(finite, np.exp(np.where(finite, row - m, 0.0)), 0.0)
-    pi = e / np.sum(e)
-    kk = row.size if k is None else min(int(k), row.size)
-    order = sorted(range(row.size), key=lambda i: (-row[i], i))
-    out: list[int] = []
-    for j, i in enumerate(order[:kk]):
-        after = math.fsum(float(pi[t]) for t in order[j + 1:])
-        if not 1.0 - after < p:  # c_j = 1 − (mass after j): exact at p = 1
-            break
-        out.append(i)
-    return out
-
 
 def _top_p_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> SymbolicProblem:
     import sympy as sp
@@ -473,7 +563,7 @@ def _tp_bounds(ctx: PropertyContext) -> None:
 def _tp_shift(ctx: PropertyContext) -> None:
     z = ctx.inputs["logits"]
     if z.size == 0:
-        return
+        ctx.skip("empty batch")
     (h,) = ctx.call()
     (hs,) = ctx.call(logits=z + row_shift(z, ctx.dtype))
     # a shift can move a cumulative sum across p by rounding: compare with p nudged both ways too
@@ -496,13 +586,14 @@ def _tp_uniform(ctx: PropertyContext) -> None:
     p = float(ctx.params.get("p", 0.8))
     k = ctx.params.get("k")
     if v & (v - 1):
-        return  # 1/V exact (and its cumulative sums) only for powers of two
+        ctx.skip("V is not a power of two (1/V and its cumulative sums are exact only then)")
     kk = v if k is None else min(int(k), v)
     if any(abs(p - j / v) < 1e-3 for j in range(v + 1)):
-        return  # p on a cumulative-sum boundary: the cut depends on rounding
+        ctx.skip("p on a cumulative-sum boundary j/V: the cut depends on rounding")
     cut = sum(1 for j in range(1, kk + 1) if j / v < p)
     (h,) = ctx.call(logits=np.zeros(z.shape))
-    expected = math.log(cut) if cut > 0 else 0.0
+    qv = (1.0 / v) / (cut / v + SIREN_EPS)  # the code's eps in the normaliser and in the log
+    expected = -cut * qv * math.log(qv + SIREN_EPS) if cut > 0 else 0.0
     assert ctx.close(h, np.full(h.shape, expected), 2), f"uniform logits: H = log(cut={cut}) expected, got {h}"
 
 
@@ -544,13 +635,15 @@ register(MethodSpec(
                   positional=True),
         ParamSpec("k", None, IntRange(1, None, allow_none=True), "top-k pre-filter; None = all V; clipped to V"),
     ),
-    outputs=(OutputSpec("entropy", "renormalised top-p entropy per row in nats", shape=("...",)),),
+    outputs=(OutputSpec("entropy", "renormalised top-p entropy per row in nats", shape=("...",),
+                       scale=log_size("logits")),),
     properties=(
         Property("bounds", "0 <= H_topp <= log |S| <= log V", _tp_bounds),
         Property("shift_invariance", "invariant to a per-row logit shift", _tp_shift),
         Property("p_zero", "p = 0 gives an empty support and H = 0", _tp_p_zero),
         Property("uniform", "uniform logits over V = 2^n give log(cut), cut = #{j : j/V < p}", _tp_uniform),
     ),
+    branches=BRANCHES['top_p_renormalized_entropy'],
     tolerance=default_tolerance(),
     derivation=Derivation(_top_p_problem, wrt=("logits",),
                           kinks="where a cumulative sum crosses p (the support S changes); S is held constant"),

@@ -16,11 +16,12 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
+from conformance.cases import Curated
 from conformance.cases.categorical._common import base_param, interior, lifted_case, regime
 from conformance.strategies import Case, generic_case, representable
 from spec.model import MethodSpec
 
-__all__ = ["CASES"]
+__all__ = ["CASES", "CURATED"]
 
 
 def _entropy(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
@@ -75,7 +76,10 @@ def _top_p(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -
     v = int(z.shape[-1])
     kind = regime(draw, [(17, "interior"), (2, "one"), (1, "zero")], "p_kind")
     case.params["p"] = interior(draw, 0.05, 0.95, "p") if kind == "interior" else (1.0 if kind == "one" else 0.0)
-    case.params["k"] = None if draw(st.integers(0, 4), label="k_none") < 2 else draw(st.integers(1, v), label="k")
+    # k bounded by the drawn V: mostly below the p cut (the top-k stage decides), sometimes any, sometimes None
+    k_kind = regime(draw, [(4, "small"), (2, "none"), (2, "any")], "k_kind")
+    case.params["k"] = None if k_kind == "none" else draw(st.integers(1, max(1, v // 2) if k_kind == "small" else v),
+                                                          label="k")
     if small and z.size:
         # Gradient cases: no tied logits. A tie at the cut makes the support jump between tied tokens
         # (a kink whose one-sided slopes are too small for the finite-difference kink detector).
@@ -92,4 +96,72 @@ CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
     "renyi_entropy": _renyi,
     "tsallis_entropy": _tsallis,
     "top_p_renormalized_entropy": _top_p,
+}
+
+
+LN2 = 0.6931471805599453  # mpmath, 40 digits, rounded to float64 (as every literal below)
+LN3 = 1.0986122886681098
+INF = math.inf
+NINF = -math.inf
+
+CURATED: dict[str, tuple[Curated, ...]] = {
+    "entropy": (
+        Curated("one_hot_and_uniform_bits", "one-hot gives 0 and uniform over 4 gives exactly 2 bits (log2 4)",
+                {"probs": [[1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]]}, {"base": 2.0},
+                expected={"entropy": [0.0, 2.0]}),
+        Curated("zero_mid_row", "an exact zero between positive entries: 0 log 0 = 0; H = 1.5 ln 2 by hand",
+                {"probs": [[0.5, 0.0, 0.25, 0.25]]}, {"base": None}, expected={"entropy": [1.5 * LN2]}),
+        Curated("base_ten", "ln 2 / ln 10 = log10 2 (mpmath)", {"probs": [[0.5, 0.5]]}, {"base": 10.0},
+                expected={"entropy": [0.3010299956639812]}),
+        Curated("base_below_one", "a base < 1 makes H negative: 1.5 ln 2 / ln 0.5 = -1.5 by hand",
+                {"probs": [[0.5, 0.25, 0.25]]}, {"base": 0.5}, expected={"entropy": [-1.5]}),
+    ),
+    "entropy_from_logits": (
+        Curated("masked_half", "two -inf logits of four: the rest is uniform over 2, H = ln 2",
+                {"logits": [[0.0, NINF, 0.0, NINF]]}, {"temperature": 1.0}, expected={"entropy": [LN2]}),
+        Curated("temperature_half", "T = 0.5 on [0, ln 2]-like logits: y = [0, 2 ln 2], p = [1/5, 4/5]; H by mpmath",
+                {"logits": [[0.0, LN2]]}, {"temperature": 0.5}, expected={"entropy": [0.5004024235381879]}),
+        Curated("large_tie", "logits ±1e3: a tie of two maxima, the third has e^-2000 (0 in float64): H = ln 2",
+                {"logits": [[1000.0, 1000.0, -1000.0]]}, {"temperature": 1.0}, expected={"entropy": [LN2]}),
+        Curated("tiny_temperature_tie", "T = 1e-3 with tied maxima: the third entry has e^-500, H = ln 2",
+                {"logits": [[1.0, 1.0, 0.5]]}, {"temperature": 1e-3}, expected={"entropy": [LN2]}),
+    ),
+    "renyi_entropy": (
+        Curated("hartley_with_zero", "α = 0 counts the support (3 of 4), not K: ln 3",
+                {"probs": [[0.5, 0.0, 0.25, 0.25]]}, {"alpha": 0.0}, expected={"entropy": [LN3]}),
+        Curated("shannon_limit", "α = 1 is the Shannon entropy 1.5 ln 2 (by hand)",
+                {"probs": [[0.5, 0.0, 0.25, 0.25]]}, {"alpha": 1.0}, expected={"entropy": [1.5 * LN2]}),
+        Curated("collision", "α = 2: −ln Σ p² = −ln 0.375 (mpmath)", {"probs": [[0.5, 0.25, 0.25]]}, {"alpha": 2.0},
+                expected={"entropy": [0.9808292530117262]}),
+        Curated("min_entropy", "α = inf: −ln max p = ln 2", {"probs": [[0.5, 0.25, 0.25]]}, {"alpha": INF},
+                expected={"entropy": [LN2]}),
+        Curated("half_order", "α = 1/2: 2 ln(√¼ + √¾) (mpmath)", {"probs": [[0.25, 0.75]]}, {"alpha": 0.5},
+                expected={"entropy": [0.6238107163648714]}),
+    ),
+    "tsallis_entropy": (
+        Curated("gini", "q = 2 is the Gini impurity 1 − Σ p² = 0.625 (by hand)", {"probs": [[0.5, 0.25, 0.25]]},
+                {"q": 2.0}, expected={"entropy": [0.625]}),
+        Curated("support_count", "q = 0 gives |supp| − 1 = 1 with a zero entry (0^0 is not counted)",
+                {"probs": [[0.5, 0.0, 0.5]]}, {"q": 0.0}, expected={"entropy": [1.0]}),
+        Curated("shannon_limit", "q = 1 is the Shannon entropy ln 2", {"probs": [[0.5, 0.5]]}, {"q": 1.0},
+                expected={"entropy": [LN2]}),
+        Curated("cubic", "q = 3: (1 − 2·(1/8))/2 = 0.375 (by hand)", {"probs": [[0.5, 0.5]]}, {"q": 3.0},
+                expected={"entropy": [0.375]}),
+    ),
+    "top_p_renormalized_entropy": (
+        Curated("cut_mid_excludes_crossing", "π = (.4,.3,.2,.1), p = .75: cumsums .4,.7,.9 — the token reaching p "
+                "is excluded (HF nucleus would keep 3); H of (4/7, 3/7) with SIREN's 1e-12 eps (mpmath)",
+                {"logits": [[math.log(0.4), math.log(0.3), math.log(0.2), math.log(0.1)]]}, {"p": 0.75, "k": None},
+                expected={"entropy": [0.6829081046989246]}),
+        Curated("k_before_p", "the same row, p = .95 would keep 3 but k = 2 keeps 2 (mpmath, with eps)",
+                {"logits": [[math.log(0.1), math.log(0.2), math.log(0.3), math.log(0.4)]]}, {"p": 0.95, "k": 2},
+                expected={"entropy": [0.6829081046989246]}),
+        Curated("p_one_uniform", "p = 1 on 4 uniform logits: the last cumsum is exactly 1 and is excluded: "
+                "3 kept, H = ln 3 less the eps effect (mpmath)", {"logits": [[0.0, 0.0, 0.0, 0.0]]},
+                {"p": 1.0, "k": None}, expected={"entropy": [1.0986122886649783]}),
+        Curated("ties_at_cut", "8 tied logits, p = 0.4: cumsums j/8 < 0.4 keep 3 of the tied tokens (mpmath)",
+                {"logits": [[2.0] * 8]}, {"p": 0.4, "k": None}, expected={"entropy": [1.0986122886648466]}),
+        Curated("empty_support", "max π = e^5/(e^5 + 1) >= p = 0.5 with a -inf entry: S is empty, H = 0",
+                {"logits": [[5.0, NINF, 0.0]]}, {"p": 0.5, "k": None}, expected={"entropy": [0.0]}),
+    ),
 }
