@@ -68,7 +68,7 @@ def _reduce(loss: Array, denom: Array | float, reduction: str, xp: Any) -> Array
     if reduction == "sum":
         return total
     if isinstance(denom, float):
-        return total / denom if denom > 0 else total * 0.0
+        return total / denom if denom > 0 else xp.zeros_like(total)  # never inf·0 = NaN
     pos = denom > 0
     return xp.where(pos, total / xp.where(pos, denom, xp.ones_like(denom)), xp.zeros_like(total))
 

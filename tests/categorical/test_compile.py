@@ -11,8 +11,7 @@ import pytest
 import torch
 
 import accelerated.categorical as A
-from accelerated._xp import namespace
-from spec.validate import check_finite, checked, unchecked
+from spec.validate import checked, unchecked
 
 RNG = np.random.default_rng(7)
 P = torch.tensor(RNG.dirichlet(np.ones(6), size=(2, 3)), dtype=torch.float32)
@@ -37,26 +36,8 @@ CASES: dict[str, Callable[[], Any]] = {
 }
 
 
-def _validation_traces() -> bool:
-    """Whether the shared :mod:`spec.validate` helpers trace (``_plain`` once used ``callable()``, which
-    dynamo cannot trace; the fix belongs to that shared module)."""
-    def probe(x: torch.Tensor) -> torch.Tensor:
-        check_finite("probe", "x", x, namespace(x))
-        return x + 1
-
-    torch._dynamo.reset()
-    try:
-        with unchecked():
-            torch.compile(probe, fullgraph=True, backend="eager")(torch.zeros(2))
-    except Exception:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_compiles_fullgraph_unchecked(name: str) -> None:
-    if not _validation_traces():
-        pytest.xfail("spec.validate._plain is not traceable yet (shared fix requested)")
     fn = CASES[name]
     eager = fn()
     torch._dynamo.reset()

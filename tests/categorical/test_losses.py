@@ -227,3 +227,15 @@ def test_cross_entropy_full_smoothing_and_zero_weights() -> None:
     # all target weights zero: mean over a zero denominator is 0, not NaN
     for got in all_layers("cross_entropy", z, np.array([1, 1]), weight=w):
         assert float(got) == 0.0
+
+
+def test_mean_over_zero_target_weight_is_zero_even_when_the_smoothing_term_is_infinite() -> None:
+    # targets of weight 0 (ℓ_y = inf at a -inf logit), smoothing adds w_0·ℓ_0 = inf: sum is inf, but the
+    # mean divides by Σ w_y = 0 and is 0 by the library contract (it once gave inf·0 = NaN on NumPy)
+    z = np.array([[-np.inf, -np.inf, 0.0], [1.0, -np.inf, 0.0]])
+    t = np.array([1, 1])
+    w = np.array([0.5, 0.0, 0.75])
+    for fn, conv in ((R.cross_entropy, np.asarray), (A.cross_entropy, np.asarray), (A.cross_entropy, torch.tensor)):
+        mean = fn(conv(z), conv(t), weight=conv(w), label_smoothing=0.45, reduction="mean")
+        total = fn(conv(z), conv(t), weight=conv(w), label_smoothing=0.45, reduction="sum")
+        assert float(mean) == 0.0 and float(total) == math.inf
