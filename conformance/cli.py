@@ -6,8 +6,8 @@
     entropy-atlas conform [--method ID ...] [--backend NAME ...] [--dtype D ...] [--level L ...]
                           [--profile ci|dev|deep] [--max-examples N] [--json PATH] [--no-progress]
     entropy-atlas check --impl package.module:function --method ID [--backend numpy|torch-cpu|...]
-    entropy-atlas vectors export DIR [--method ID ...] [--count N]
-    entropy-atlas vectors verify DIR [--impl package.module:function] [--backend NAME] [--method ID ...]
+    entropy-atlas vectors export (DIR | --golden) [--method ID ...] [--count N]
+    entropy-atlas vectors verify [DIR] [--impl package.module:function] [--backend NAME] [--method ID ...]
     entropy-atlas mutate [--method ID ...] [--json PATH]
     entropy-atlas calibrate [--method ID ...] [--backend NAME ...] [--examples N] [--write]
     entropy-atlas catalogue [--write README.md]
@@ -119,11 +119,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
-    from conformance.vectors import export, verify
+    from conformance.vectors import GOLDEN_DIR, export, verify, write_golden
 
+    directory = args.directory or (str(GOLDEN_DIR) if args.golden or args.action == "verify" else None)
+    if directory is None:
+        raise SystemExit("vectors export needs DIR or --golden")
     if args.action == "export":
-        files = export(args.directory, args.method, count=args.count)
-        print(f"wrote {len(files)} files to {args.directory}")
+        if args.golden and args.directory is None:
+            files = write_golden(GOLDEN_DIR, args.method, count=args.count)
+        else:
+            files = export(directory, args.method, count=args.count)
+        print(f"wrote {len(files)} files to {directory}")
         return 0
     fn_for = None
     if args.impl:
@@ -134,13 +140,13 @@ def cmd_vectors(args: argparse.Namespace) -> int:
         def fn_for(_spec: MethodSpec) -> Callable[..., Any]:
             return impl
 
-    results = verify(args.directory, fn_for, backend=args.backend, dtype=args.dtype, method_ids=args.method)
+    results = verify(directory, fn_for, backend=args.backend, dtype=args.dtype, method_ids=args.method)
     for r in results:
         print(f"{r.method:<32} {r.cases:3d} cases  {'ok' if r.passed else 'FAIL'}")
         for f in r.failures[:5]:
             print(f"    {f}")
     if not results:
-        print(f"no golden vector files found in {args.directory}")
+        print(f"no golden vector files found in {directory}")
         return 2
     return 0 if all(r.passed for r in results) else 1
 
@@ -239,9 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("vectors", help="export or verify golden vectors")
     p.add_argument("action", choices=["export", "verify"])
-    p.add_argument("directory")
+    p.add_argument("directory", nargs="?", help="default: the committed golden/ folder (verify, export --golden)")
+    p.add_argument("--golden", action="store_true", help="export: regenerate the committed golden/ folder")
     p.add_argument("--method", action="append")
-    p.add_argument("--count", type=int, default=8, help="cases per method (export)")
+    p.add_argument("--count", type=int, default=8, help="drawn cases per method (export)")
     p.add_argument("--impl", help="verify this function instead of ours")
     p.add_argument("--backend", default="reference", choices=list(BACKENDS))
     p.add_argument("--dtype", default="float64", choices=["float64", "float32", "bfloat16", "float16"])

@@ -93,32 +93,6 @@ def test_k3_clamps_at_extremes(d: float, dtype: torch.dtype) -> None:
         assert torch.isfinite(A.kl_penalty(lp.detach(), ref, kind)).all() or abs(d) > 1e4
 
 
-def test_group_advantages_extremes() -> None:
-    # huge and tiny rewards, negative/huge group ids, eps = 0 with constant groups
-    r = np.array([1e12, 1e12 + 2**20, 3e-300, 3e-300, 5.0, -5.0, 7.0])
-    g = np.array([-(2**62), -(2**62), 2**62, 2**62, 0, 0, 3])
-    for eps in (0.0, 1e-6, 1.0):
-        ref = R.group_advantages(r, g, eps=eps)
-        got = A.group_advantages(torch.tensor(r), torch.tensor(g), eps=eps)
-        assert torch.isfinite(got).all()
-        np.testing.assert_allclose(got.numpy(), ref, rtol=1e-9, atol=1e-12)
-        assert ref[2] == 0.0 and ref[3] == 0.0  # constant group, even with eps = 0
-    bf = A.group_advantages(torch.tensor([0.1, 0.1, 0.1, 1.0, 0.0], dtype=torch.bfloat16),
-                            torch.tensor([1, 1, 1, 2, 2]))
-    assert bf.dtype == torch.bfloat16
-    assert torch.all(bf[:3] == 0)  # float32 rounding noise of a constant group does not leak through eps
-
-
-def test_group_advantages_large_n_many_groups() -> None:
-    rng = np.random.default_rng(1)
-    n = 20000
-    r = rng.choice([0.0, 1.0], size=n) + rng.normal(size=n) * 1e-3
-    g = rng.integers(0, n // 4, size=n)
-    got = A.group_advantages(torch.tensor(r, dtype=torch.float32), torch.tensor(g))
-    ref = R.group_advantages(r.astype(np.float32).astype(np.float64), g)
-    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-4, atol=1e-4)
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_extreme_parameters(mode: str) -> None:
     rng = np.random.default_rng(2)
@@ -142,3 +116,4 @@ def test_extreme_parameters(mode: str) -> None:
         ref = R.kl_cov_loss(lp, old, adv, m, mode=mode, k_percent=k, coef=100.0)
         np.testing.assert_allclose(A.kl_cov_loss(t["lp"], t["old"], t["adv"], t["m"], mode=mode, k_percent=k,
                                                  coef=100.0).numpy(), ref, rtol=1e-12, atol=1e-12)
+

@@ -1,0 +1,80 @@
+"""Helpers shared by the accelerated ``policy`` groups: validation of sequence inputs, the aggregation
+modes, the PPO terms and masked means (array API; traceable by ``torch.compile``: no host syncs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accelerated._xp import Array, detach, from_compute, rows, to_compute
+from spec.errors import ShapeError
+from spec.validate import check_finite, check_floating, check_mask, check_same_shape, checked
+
+__all__ = ["aggregate_tokens", "finish", "masked_mean", "ppo_terms", "prepare", "safe_div", "sequences"]
+
+
+def sequences(fn: str, xp: Any, mask: Array, **floats: Array) -> Array:
+    """Same checks, same order, as the reference; returns the boolean valid mask."""
+    shape = check_same_shape(fn, **floats, mask=mask)
+    if len(shape) == 0:
+        raise ShapeError(fn, next(iter(floats)), "an array of shape (B, T)", "a 0-d array")
+    for name, a in floats.items():
+        check_floating(fn, name, a, xp)
+        if checked():  # spec.validate's checks read values (and call .detach) even when unchecked: guard here
+            check_finite(fn, name, a, xp)
+    if checked():
+        check_mask(fn, "mask", mask, xp)
+    return mask != 0
+
+
+def safe_div(num: Array, den: Array, xp: Any) -> Array:
+    """``num / den`` where ``den > 0``, else 0 (no NaN, no inf)."""
+    ok = den > 0
+    return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), xp.zeros_like(num))
+
+
+def aggregate_tokens(tok: Array, w: Array, mode: str, max_length: int | None, xp: Any) -> Array:
+    """Aggregate a per-token array that is 0 at masked positions; ``w`` is the mask as floats."""
+    x = rows(tok, xp)
+    m = rows(w, xp)
+    n_rows, t = x.shape
+    if mode == "token-mean":
+        return safe_div(xp.sum(x), xp.sum(m), xp)
+    if mode == "seq-mean-token-sum":
+        total = xp.sum(x)
+        return total / n_rows if n_rows > 0 else total * 0.0  # keeps the autograd graph
+    if mode == "seq-mean-token-mean":
+        row_n = xp.sum(m, axis=-1)
+        row_means = safe_div(xp.sum(x, axis=-1), row_n, xp)
+        kept = xp.sum(xp.astype(row_n > 0, x.dtype))
+        return safe_div(xp.sum(row_means), kept, xp)
+    length = t if max_length is None else max_length
+    total = xp.sum(x)
+    return total / (n_rows * length) if n_rows * length > 0 else total * 0.0
+
+
+def finish(tok: Array, valid: Array, mode: str, like: Array, xp: Any) -> Array:
+    tok = xp.where(valid, tok, xp.zeros_like(tok))
+    if mode == "none":
+        return from_compute(tok, like, xp)
+    return from_compute(aggregate_tokens(tok, xp.astype(valid, tok.dtype), mode, None, xp), like, xp)
+
+
+def prepare(xp: Any, valid: Array, log_prob: Array, old_log_prob: Array, advantages: Array) -> tuple[Array, ...]:
+    """``(lp, old, adv, d)`` in the compute dtype; ``old`` and ``adv`` detached; ``d = lp − old`` (0 if masked)."""
+    lp = to_compute(log_prob, xp)
+    old = to_compute(detach(old_log_prob), xp)
+    adv = to_compute(detach(advantages), xp)
+    d = xp.where(valid, lp - old, xp.zeros_like(lp))  # masked positions never reach exp (no inf, no NaN gradient)
+    return lp, old, adv, d
+
+
+def ppo_terms(adv: Array, ratio: Array, clip_low: float, clip_high: float, xp: Any) -> tuple[Array, Array]:
+    pg1 = xp.where(adv == 0, xp.zeros_like(ratio), -adv * ratio)  # 0 for A = 0 even if ρ overflows
+    pg2 = -adv * xp.clip(ratio, 1.0 - clip_low, 1.0 + clip_high)
+    return pg1, pg2
+
+
+def masked_mean(x: Array, valid: Array, n_valid: Array, xp: Any) -> Array:
+    """Mean of ``x`` over ``valid`` with ``n_valid`` an array (0 gives 0: no host sync, no NaN)."""
+    total = xp.sum(xp.where(valid, x, xp.zeros_like(x)))
+    return safe_div(total, xp.astype(n_valid, total.dtype), xp)

@@ -1,0 +1,62 @@
+"""Mutants of the ``covariance`` group: Clip-Cov and KL-Cov selections with plausible wrong rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.mutants import Mutant
+from conformance.mutants.policy import _numpy as N
+from spec.validate import check_params
+
+__all__ = ["MUTANTS"]
+
+
+def _kl_cov_torch_no_detach(log_prob: Any, old_log_prob: Any, advantages: Any, mask: Any, *, k_percent: float = 0.2,
+                            coef: float = 1.0, mode: str = "token-mean") -> Any:
+    """Torch KL-Cov whose |logp − old| penalty uses an undetached ``old_log_prob``."""
+    import torch
+
+    from accelerated._xp import namespace
+    from accelerated.policy._common import finish, masked_mean, sequences
+
+    check_params("kl_cov_loss", k_percent=k_percent, coef=coef, mode=mode)
+    xp = namespace(log_prob, old_log_prob, advantages, mask)
+    valid = sequences("kl_cov_loss", xp, mask, log_prob=log_prob, old_log_prob=old_log_prob,
+                      advantages=advantages)
+    adv = advantages.detach()
+    d = torch.where(valid, log_prob - old_log_prob, torch.zeros_like(log_prob))  # old not detached
+    tok = torch.where(adv == 0, torch.zeros_like(d), -adv * torch.exp(d.detach() + (log_prob - log_prob.detach())))
+    n_valid = valid.sum()
+    if k_percent != 0:
+        lp = log_prob.detach()
+        cov = (adv - masked_mean(adv, valid, n_valid, xp)) * (lp - masked_mean(lp, valid, n_valid, xp))
+        n = torch.clamp(torch.floor(n_valid.double() * k_percent / 100), min=1.0)
+        key = torch.where(valid, -cov, torch.full_like(cov, float("inf"))).reshape(-1)
+        rank = torch.argsort(torch.argsort(key, stable=True), stable=True).reshape(cov.shape)
+        tok = torch.where(valid & (rank.double() < n), tok + coef * d.abs(), tok)
+    return finish(tok, valid, mode, log_prob, xp)
+
+
+MUTANTS: dict[str, tuple[Mutant, ...]] = {
+    "clip_cov_loss": (
+        Mutant("inclusive_window", "ω_low ≤ cov ≤ ω_high instead of the code's strict bounds",
+               N.clip_cov_loss("inclusive")),
+        Mutant("highest_priority", "chooses the candidates with the largest priority keys",
+               N.clip_cov_loss("highest_priority")),
+        Mutant("ignore_priority", "chooses the first candidates in row-major order (no random choice)",
+               N.clip_cov_loss("ignore_priority")),
+        Mutant("round_count", "n = max(round(r·Σm), 1) instead of int() (floor)", N.clip_cov_loss("round")),
+        Mutant("keeps_clipped_candidates", "already PPO-clipped tokens stay candidates",
+               N.clip_cov_loss("keep_clipped")),
+    ),
+    "kl_cov_loss": (
+        Mutant("smallest_covariances", "penalises the n *smallest* covariances (topk largest=False)",
+               N.kl_cov_loss("smallest")),
+        Mutant("k_from_all_tokens", "n from all tokens (padding included) instead of the valid ones",
+               N.kl_cov_loss("all_tokens")),
+        Mutant("uncentred_covariance", "ranks by A·logp without centring either factor",
+               N.kl_cov_loss("uncentred")),
+        Mutant("old_log_prob_not_detached", "Torch: the |logp − old| penalty lets gradient reach old_log_prob",
+               _kl_cov_torch_no_detach, backend="torch-cpu", dtypes=("float64",)),
+    ),
+}

@@ -1,0 +1,196 @@
+"""``covariance`` group (clip_cov_loss, kl_cov_loss): hand-computed selections and the official code
+(Entropy-Mechanism fork and upstream verl) with the same random choice, with gradients."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from accelerated import policy as A
+from reference import policy as R
+
+
+def _load_peers() -> Any:
+    """``_peers.py`` beside this file (tests folders are not packages: --import-mode=importlib)."""
+    name = "policy_test_peers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_peers.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_P = _load_peers()
+_case = _P._case
+_t = _P._t
+_priority_from_perm = _P._priority_from_perm
+fork_clip_cov = _P.fork_clip_cov
+fork_kl_cov = _P.fork_kl_cov
+upstream_kl_cov = _P.upstream_kl_cov
+MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+
+
+def _inputs(seed: int = 0, shape: tuple[int, int] = (3, 5)) -> dict[str, np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(seed)
+    lp = -rng.random(shape) * 4
+    return {
+        "lp": lp,
+        "old": lp - rng.choice([0.0, 0.1, -0.1, 0.4, -0.5], size=shape),
+        "adv": rng.choice([0.0, 1.0, -1.0, 2.0, -0.5], size=shape),
+        "m": rng.random(shape) < 0.75,
+        "pri": rng.random(shape),
+    }
+
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("mode", MODES)
+def test_clip_cov_matches_official_with_same_random_choice(seed: int, mode: str) -> None:
+    c = _case(100 + seed, b=5, t=8)
+    c["adv"] = np.random.default_rng(seed).normal(size=c["lp"].shape) * 2.0  # token-level advantages
+    gen = torch.Generator().manual_seed(seed)
+    theirs, cand, perm = fork_clip_cov(_t(c["old"]), _t(c["lp"]), _t(c["adv"]), _t(c["mask"]), lo=0.2, hi=0.25,
+                                       mode=mode, clip_ratio=0.1, lb=0.05, ub=3.0, generator=gen)
+    assert len(cand) > 0
+    pri = _priority_from_perm(cand, perm, c["lp"].shape)
+    ours = R.clip_cov_loss(c["lp"], c["old"], c["adv"], c["mask"], pri, clip_ratio=0.1, cov_low=0.05, cov_high=3.0,
+                           clip_low=0.2, clip_high=0.25, mode=mode)
+    expect = float(theirs) / (c["lp"].shape[0] if mode == "seq-mean-token-sum-norm" else 1)
+    assert float(ours) == pytest.approx(expect, rel=1e-12, abs=1e-13)
+
+
+def test_clip_cov_hand_computed_selection() -> None:
+    # valid tokens: A = [2, 0, -2, 0], logp = [-1, -3, -5, -3] → means 0 and -3 → cov = [4, 0, 4, 0]
+    lp = np.array([[-1.0, -3.0, -5.0, -3.0]])
+    adv = np.array([[2.0, 0.0, -2.0, 0.0]])
+    m = np.ones((1, 4), dtype=bool)
+    pri = np.array([[0.5, 0.1, 0.25, 0.0]])
+    tok = R.clip_cov_loss(lp, lp, adv, m, pri, clip_ratio=0.25, cov_low=1.0, cov_high=5.0, mode="none")
+    # candidates 0 and 2 (cov 4 ∈ (1, 5)); n = max(int(0.25·4), 1) = 1; smallest key among them: token 2
+    np.testing.assert_array_equal(tok, [[-2.0, 0.0, 0.0, 0.0]])
+    tie = R.clip_cov_loss(lp, lp, adv, m, np.zeros((1, 4)), clip_ratio=0.25, mode="none")
+    np.testing.assert_array_equal(tie, [[0.0, 0.0, 2.0, 0.0]])  # tie in keys: lowest flat index
+    strict = R.clip_cov_loss(lp, lp, adv, m, pri, clip_ratio=0.25, cov_low=4.0, mode="none")
+    np.testing.assert_array_equal(strict, [[-2.0, 0.0, 2.0, 0.0]])  # cov = 4 is not > 4: no candidate
+    assert float(R.clip_cov_loss(lp, lp, adv, m, pri, clip_ratio=0.25)) == pytest.approx(-2.0 / 4)  # stays in denom
+
+
+# --------------------------------------------------------------------------- kl_cov_loss
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("k_percent", [0.2, 10.0, 37.5, 100.0])
+@pytest.mark.parametrize("full", [False, True])
+def test_kl_cov_matches_official(mode: str, k_percent: float, full: bool) -> None:
+    c = _case(21, b=10, t=12)
+    if full:
+        c["mask"] = np.ones_like(c["mask"])
+    c["adv"] = np.random.default_rng(22).normal(size=c["lp"].shape)  # distinct covariances: no topk ties
+    ours = float(R.kl_cov_loss(c["lp"], c["old"], c["adv"], c["mask"], k_percent=k_percent, coef=0.7, mode=mode))
+    args = (_t(c["old"]), _t(c["lp"]), _t(c["adv"]), _t(c["mask"]))
+    fork = float(fork_kl_cov(*args, mode=mode, k_percent=k_percent, coef=0.7))
+    upstream = float(upstream_kl_cov(*args, mode=mode, kl_cov_ratio=k_percent / 100, coef=0.7))
+    div = c["lp"].shape[0] if mode == "seq-mean-token-sum-norm" else 1
+    if c["mask"].sum() >= k_percent:  # below, the fork's min(k_percent, N_valid) quirk changes n (see next test)
+        assert ours == pytest.approx(fork / div, rel=1e-12, abs=1e-13)
+    assert ours == pytest.approx(upstream / div, rel=1e-12, abs=1e-13)
+
+
+def test_kl_cov_hand_computed() -> None:
+    lp = np.array([[-1.0, -3.0, -5.0, -3.5]])
+    old = np.array([[-1.5, -3.0, -5.0, -3.0]])
+    adv = np.array([[3.0, 0.0, -1.0, -2.0]])
+    m = np.array([[True, True, True, True]])
+    # means: A 0, logp -3.125 → cov = [6.375, 0, 1.875, 0.75]; n = max(1, int(4·50/100)) = 2 → tokens 0, 2
+    tok = R.kl_cov_loss(lp, old, adv, m, k_percent=50.0, coef=2.0, mode="none")
+    pg = -adv * np.exp(lp - old)
+    np.testing.assert_allclose(tok, pg + np.array([[2.0 * 0.5, 0.0, 0.0, 0.0]]), rtol=1e-15)
+    assert R.kl_cov_loss(lp, old, adv, m, k_percent=0.0, mode="none") == pytest.approx(pg)
+    assert float(R.kl_cov_loss(lp, old, adv, np.zeros_like(m), k_percent=50.0)) == 0.0
+
+
+def test_kl_cov_fork_min_quirk_documented() -> None:
+    """The fork's ``k = min(k_percent, N_valid)`` changes n only when N_valid < k_percent."""
+    lp = np.array([[-1.0, -2.0, -4.0]])
+    old = lp - np.array([[0.5, -0.5, 0.25]])
+    adv = np.array([[1.0, -2.0, 0.5]])
+    m = np.ones((1, 3), dtype=bool)
+    args = (_t(old), _t(lp), _t(adv), _t(m))
+    fork = float(fork_kl_cov(*args, mode="token-mean", k_percent=80.0, coef=1.0))  # k = 3 → n = max(1, 0) = 1
+    ours = float(R.kl_cov_loss(lp, old, adv, m, k_percent=80.0, coef=1.0))  # n = int(3·0.8) = 2
+    upstream = float(upstream_kl_cov(*args, mode="token-mean", kl_cov_ratio=0.8, coef=1.0))
+    assert ours == pytest.approx(upstream, rel=1e-13)
+    assert ours != pytest.approx(fork, rel=1e-6)
+
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_clip_cov_torch_matches_official_with_gradients(seed: int) -> None:
+    c = _case(200 + seed, b=6, t=8)
+    c["adv"] = np.random.default_rng(seed).normal(size=c["lp"].shape) * 2.0
+    gen = torch.Generator().manual_seed(seed)
+    lp2 = torch.tensor(c["lp"], requires_grad=True)
+    old, adv, m = (torch.tensor(c[k]) for k in ("old", "adv", "mask"))
+    theirs, cand, perm = fork_clip_cov(old, lp2, adv, m.double(), lo=0.2, hi=0.2, mode="token-mean",
+                                       clip_ratio=0.15, lb=0.1, ub=4.0, generator=gen)
+    pri = torch.tensor(_priority_from_perm(cand, perm, c["lp"].shape))
+    lp1 = torch.tensor(c["lp"], requires_grad=True)
+    ours = A.clip_cov_loss(lp1, old, adv, m, pri, clip_ratio=0.15, cov_low=0.1, cov_high=4.0)
+    ours.backward()
+    theirs_any: Any = theirs
+    theirs_any.backward()
+    assert float(ours.detach()) == pytest.approx(float(theirs.detach()), rel=1e-12)
+    assert lp1.grad is not None and lp2.grad is not None
+    torch.testing.assert_close(lp1.grad, lp2.grad, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("k_percent", [0.2, 5.0, 30.0])
+def test_kl_cov_torch_matches_upstream_with_gradients(k_percent: float) -> None:
+    c = _case(41, b=8, t=10)
+    c["adv"] = np.random.default_rng(42).normal(size=c["lp"].shape)
+    old, adv, m = (torch.tensor(c[k]) for k in ("old", "adv", "mask"))
+    lp1 = torch.tensor(c["lp"], requires_grad=True)
+    lp2 = torch.tensor(c["lp"], requires_grad=True)
+    ours = A.kl_cov_loss(lp1, old, adv, m, k_percent=k_percent, coef=0.5)
+    theirs = upstream_kl_cov(old, lp2, adv, m.double(), mode="token-mean", kl_cov_ratio=k_percent / 100, coef=0.5)
+    ours.backward()
+    theirs_any: Any = theirs
+    theirs_any.backward()
+    assert float(ours.detach()) == pytest.approx(float(theirs.detach()), rel=1e-12)
+    assert lp1.grad is not None and lp2.grad is not None
+    torch.testing.assert_close(lp1.grad, lp2.grad, rtol=1e-12, atol=1e-14)
+
+
+
+
+def test_clip_cov_chosen_tokens_have_zero_gradient() -> None:
+    c = _inputs(3, (4, 6))
+    lp = torch.tensor(c["lp"], requires_grad=True)
+    args = (torch.tensor(c["old"]), torch.tensor(c["adv"]), torch.tensor(c["m"]), torch.tensor(c["pri"]))
+    tok = A.clip_cov_loss(lp, *args, clip_ratio=0.25, cov_low=-1.0, cov_high=10.0, mode="none")
+    ppo = A.ppo_clip_loss(lp.detach(), *args[:3], mode="none")
+    chosen = (tok.detach() == 0) & (ppo != 0)
+    assert int(chosen.sum()) == max(int(0.25 * int(c["m"].sum())), 1)
+    tok.sum().backward()
+    assert lp.grad is not None and torch.all(lp.grad[chosen] == 0)
+
+
+
+
+def test_numpy_and_torch_identical_selection() -> None:
+    c = _inputs(6, (5, 7))
+    ties = np.floor(c["pri"] * 4) / 4  # ties in priority: lowest flat index wins on both
+    n = A.clip_cov_loss(c["lp"], c["old"], c["adv"], c["m"], ties, clip_ratio=0.4, cov_low=-2.0, mode="none")
+    t = A.clip_cov_loss(torch.tensor(c["lp"]), torch.tensor(c["old"]), torch.tensor(c["adv"]), torch.tensor(c["m"]),
+                        torch.tensor(ties), clip_ratio=0.4, cov_low=-2.0, mode="none")
+    ref = R.clip_cov_loss(c["lp"], c["old"], c["adv"], c["m"], ties, clip_ratio=0.4, cov_low=-2.0, mode="none")
+    np.testing.assert_array_equal(n == 0, ref == 0)
+    np.testing.assert_array_equal(t.numpy() == 0, ref == 0)
