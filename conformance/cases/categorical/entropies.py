@@ -137,6 +137,9 @@ CURATED: dict[str, tuple[Curated, ...]] = {
                 expected={"entropy": [LN2]}),
         Curated("half_order", "α = 1/2: 2 ln(√¼ + √¾) (mpmath)", {"probs": [[0.25, 0.75]]}, {"alpha": 0.5},
                 expected={"entropy": [0.6238107163648714]}),
+        Curated("near_one", "α = 1 + 1e-7: the textbook log Σ p^α / (1 − α) cancels (error ~1e-9); mpmath at 50 "
+                "digits", {"probs": [[0.5, 0.25, 0.25]]}, {"alpha": 1.0000001},
+                expected={"entropy": [1.0397207648342552]}),
     ),
     "tsallis_entropy": (
         Curated("gini", "q = 2 is the Gini impurity 1 − Σ p² = 0.625 (by hand)", {"probs": [[0.5, 0.25, 0.25]]},
