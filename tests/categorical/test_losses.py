@@ -1,8 +1,5 @@
-"""Peer parity for the ``categorical`` family: torch.nn.functional, scipy, and an independent port
-of SIREN's ``efficient_top_p_sampling`` (Linn3a/siren, verl/verl/workers/actor/dp_actor.py).
-
-Our class axis is the LAST axis; torch's ``cross_entropy`` wants it at dim 1, so logits of shape
-``(B, T, V)`` are passed to torch as ``movedim(-1, 1)``.
+"""Tests of the ``categorical`` losses (cross_entropy): hand values, torch.nn.functional.cross_entropy
+parity (classes moved to the last axis), documented differences from torch and stability.
 """
 
 from __future__ import annotations
@@ -10,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import mpmath as mp
 import numpy as np
 import pytest
 import scipy.special as ssp
@@ -18,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.spatial.distance import jensenshannon
 
 from accelerated import categorical as A
 from reference import categorical as R
+
+mp.mp.dps = 50
 
 
 def torch_ce(z: np.ndarray, y: np.ndarray, **kw: Any) -> np.ndarray:
@@ -50,7 +49,66 @@ def make_case(seed: int, shape: tuple[int, ...], v: int, *, ignore: bool) -> tup
     return z, y
 
 
-# --------------------------------------------------------------------------- cross_entropy
+F32_EPS = float(np.finfo(np.float32).eps)
+
+
+def all_layers(fn_name: str, *args: Any, dtype: torch.dtype = torch.float64, **kwargs: Any) -> list[np.ndarray]:
+    """Reference, accelerated on NumPy float64 and accelerated on Torch ``dtype``, as float64 NumPy."""
+    def to_torch(x: Any) -> Any:
+        if isinstance(x, np.ndarray):
+            t = torch.tensor(x)
+            return t.to(dtype) if t.is_floating_point() else t
+        return x
+
+    out_t = getattr(A, fn_name)(*[to_torch(a) for a in args], **{k: to_torch(v) for k, v in kwargs.items()})
+    return [np.asarray(getattr(R, fn_name)(*args, **kwargs), dtype=np.float64),
+            np.asarray(getattr(A, fn_name)(*args, **kwargs), dtype=np.float64),
+            out_t.detach().to(torch.float64).numpy()]
+
+
+def test_cross_entropy_hand() -> None:
+    z = np.array([[0.0, 0.0], [math.log(3.0), 0.0]])  # softmax rows (½, ½) and (¾, ¼)
+    y = np.array([0, 1])
+    np.testing.assert_allclose(R.cross_entropy(z, y, reduction="none"), [math.log(2), math.log(4)], rtol=1e-15)
+    assert R.cross_entropy(z, y) == pytest.approx(0.5 * (math.log(2) + math.log(4)), rel=1e-15)
+    assert R.cross_entropy(z, y, reduction="sum") == pytest.approx(math.log(8), rel=1e-15)
+    # weights: mean = (w0·ℓ0 + w1·ℓ1)/(w0 + w1)
+    w = np.array([1.0, 3.0])
+    assert R.cross_entropy(z, y, weight=w) == pytest.approx((math.log(2) + 3 * math.log(4)) / 4, rel=1e-15)
+    # label smoothing ε = 0.5 on row 2: 0.5·ℓ_y + 0.25·(ℓ_0 + ℓ_1)
+    loss = R.cross_entropy(z[1:], y[1:], label_smoothing=0.5, reduction="none")
+    assert loss[0] == pytest.approx(0.5 * math.log(4) + 0.25 * (math.log(4 / 3) + math.log(4)), rel=1e-14)
+
+
+def test_cross_entropy_ignore_and_all_ignored() -> None:
+    z = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    assert R.cross_entropy(z, np.array([-100, 1])) == pytest.approx(math.log(3), rel=1e-15)
+    # every target ignored: mean is 0 (torch gives NaN, pytorch issue #116349)
+    assert R.cross_entropy(z, np.array([-100, -100])) == 0.0
+    assert R.cross_entropy(z, np.array([-100, -100]), reduction="sum") == 0.0
+    assert R.cross_entropy(z, np.array([5, 1]), ignore_index=5) == pytest.approx(math.log(3), rel=1e-15)
+    assert R.cross_entropy(np.zeros((0, 3)), np.zeros((0,), dtype=np.int64)) == 0.0  # empty batch
+
+
+def test_cross_entropy_soft_targets_equal_h_plus_kl() -> None:
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(4, 5))
+    t = ssp.softmax(rng.normal(size=(4, 5)), axis=-1)
+    q = ssp.softmax(z, axis=-1)
+    expected = sst.entropy(t, axis=-1) + ssp.rel_entr(t, q).sum(-1)
+    np.testing.assert_allclose(R.cross_entropy(z, t, reduction="none"), expected, rtol=1e-13)
+    assert R.cross_entropy(z, t) == pytest.approx(float(np.mean(expected)), rel=1e-13)
+
+
+def test_cross_entropy_masked_logits() -> None:
+    z = np.array([[0.0, -np.inf, 0.0]])
+    assert R.cross_entropy(z, np.array([0])) == pytest.approx(math.log(2), rel=1e-15)
+    assert np.isinf(R.cross_entropy(z, np.array([1])))  # the target's logit is -inf
+    assert np.isinf(R.cross_entropy(z, np.array([0]), label_smoothing=0.1))  # smoothing puts mass on it
+    # zero weight on the masked class: 0·∞ = 0 (torch gives NaN)
+    loss = R.cross_entropy(z, np.array([0]), weight=np.array([1.0, 0.0, 1.0]), label_smoothing=0.1)
+    # 0.9·w_0·ℓ_0 + (0.1/3)·(w_0 ℓ_0 + 0·∞ + w_2 ℓ_2), ℓ_0 = ℓ_2 = log 2, denominator w_0 = 1
+    assert loss == pytest.approx((0.9 + 0.2 / 3) * math.log(2), rel=1e-14)
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
@@ -147,92 +205,37 @@ def test_cross_entropy_hypothesis_parity(seed: int, v: int, n: int, eps: float, 
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
 
 
-# --------------------------------------------------------------------------- entropy & divergences
+def test_cross_entropy_large_magnitudes() -> None:
+    z = np.array([[1e4, 1e4 - 1.0, -1e4], [0.0, 1e4, 5e3]])
+    y = np.array([1, 0])
+    expected = [1.0 + math.log1p(math.exp(-1.0)), 1e4]
+    for got in all_layers("cross_entropy", z, y, reduction="none"):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    got32 = all_layers("cross_entropy", z, y, reduction="none", dtype=torch.float32)[2]
+    np.testing.assert_allclose(got32, expected, rtol=1e-6, atol=64 * F32_EPS * 1e4)
 
 
-def test_entropy_from_logits_matches_torch_and_scipy() -> None:
-    rng = np.random.default_rng(1)
-    z = rng.normal(0.0, 4.0, size=(4, 3, 17))
-    zt = torch.tensor(z)
-    torch_h = -(torch.softmax(zt, -1) * torch.log_softmax(zt, -1)).sum(-1).numpy()
-    np.testing.assert_allclose(R.entropy_from_logits(z), torch_h, rtol=1e-12)
-    np.testing.assert_allclose(A.entropy_from_logits(zt).numpy(), torch_h, rtol=1e-12)
-    np.testing.assert_allclose(R.entropy_from_logits(z, temperature=2.5),
-                               sst.entropy(ssp.softmax(z / 2.5, axis=-1), axis=-1), rtol=1e-12)
+def test_cross_entropy_full_smoothing_and_zero_weights() -> None:
+    z = np.array([[0.0, -np.inf, 1.0], [0.5, 0.5, 0.5]])
+    y = np.array([1, 0])
+    # ε = 1: the target term vanishes (0·∞ = 0), only the uniform part remains — and it is +inf on row 0
+    for got in all_layers("cross_entropy", z, y, label_smoothing=1.0, reduction="none"):
+        assert np.isinf(got[0]) and got[1] == pytest.approx(math.log(3), rel=1e-14)
+    w = np.array([1.0, 0.0, 1.0])
+    for got in all_layers("cross_entropy", z, y, weight=w, label_smoothing=1.0, reduction="none"):
+        assert np.all(np.isfinite(got))
+    # all target weights zero: mean over a zero denominator is 0, not NaN
+    for got in all_layers("cross_entropy", z, np.array([1, 1]), weight=w):
+        assert float(got) == 0.0
 
 
-def test_kl_matches_torch_kl_div_and_rel_entr() -> None:
-    rng = np.random.default_rng(7)
-    p = ssp.softmax(rng.normal(size=(5, 6)), axis=-1)
-    q = ssp.softmax(rng.normal(size=(5, 6)), axis=-1)
-    expected = F.kl_div(torch.tensor(q).log(), torch.tensor(p), reduction="none").sum(-1).numpy()
-    np.testing.assert_allclose(R.kl_divergence(p, q), expected, rtol=1e-12)
-    np.testing.assert_allclose(A.kl_divergence(torch.tensor(p), torch.tensor(q)).numpy(), expected, rtol=1e-12)
-    np.testing.assert_allclose(R.kl_divergence(p, q), ssp.rel_entr(p, q).sum(-1), rtol=1e-13)
-
-
-def test_kl_from_logits_matches_torch_log_target() -> None:
-    rng = np.random.default_rng(9)
-    a = rng.normal(0.0, 3.0, size=(3, 4, 8))
-    b = rng.normal(0.0, 3.0, size=(3, 4, 8))
-    la, lb = torch.log_softmax(torch.tensor(a), -1), torch.log_softmax(torch.tensor(b), -1)
-    expected = F.kl_div(lb, la, log_target=True, reduction="none").sum(-1).numpy()
-    np.testing.assert_allclose(R.kl_divergence_from_logits(a, b), expected, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(A.kl_divergence_from_logits(torch.tensor(a), torch.tensor(b)).numpy(), expected,
-                               rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize("base", [None, 2.0, 10.0])
-def test_js_matches_scipy_jensenshannon_squared(base: float | None) -> None:
-    rng = np.random.default_rng(4)
-    p = ssp.softmax(rng.normal(size=(6, 5)), axis=-1)
-    q = ssp.softmax(rng.normal(size=(6, 5)), axis=-1)
-    p[0] = [1, 0, 0, 0, 0]
-    q[0] = [0, 0.5, 0.5, 0, 0]
-    expected = jensenshannon(p, q, axis=-1, base=base) ** 2
-    np.testing.assert_allclose(R.js_divergence(p, q, base=base), expected, rtol=1e-12)
-    np.testing.assert_allclose(A.js_divergence(torch.tensor(p), torch.tensor(q), base=base).numpy(), expected,
-                               rtol=1e-12)
-
-
-# --------------------------------------------------------------------------- SIREN
-
-
-def siren_port(logits: torch.Tensor, k: int, p: float) -> torch.Tensor:
-    """The algorithm of ``efficient_top_p_sampling`` (Linn3a/siren), restated: top-k by logit,
-    cumulative softmax mass, ``searchsorted`` (left) of p, keep the positions before the cut,
-    renormalise with 1e-12 and take ``-Σ q log(q + 1e-12)``."""
-    probs = torch.softmax(logits, dim=-1)
-    _, idx = torch.topk(logits, k=k)
-    cum = torch.cumsum(torch.gather(probs, 1, idx), dim=-1)
-    cut = torch.searchsorted(cum, torch.full((logits.shape[0], 1), p, dtype=cum.dtype))
-    keep = torch.arange(k).unsqueeze(0) < cut
-    mask = torch.zeros_like(probs, dtype=torch.bool).scatter(1, idx, keep)
-    kept = probs * mask
-    q = kept / (kept.sum(-1, keepdim=True) + 1e-12)
-    return -(q * torch.log(q + 1e-12)).sum(-1)
-
-
-@pytest.mark.parametrize("k", [1, 5, 40])
-@pytest.mark.parametrize("p", [0.3, 0.8, 0.95])
-def test_top_p_matches_official_algorithm(k: int, p: float) -> None:
-    rng = np.random.default_rng(int(100 * p) + k)
-    z = rng.normal(0.0, 2.0, size=(16, 40))
-    expected = siren_port(torch.tensor(z), k, p).numpy()
-    np.testing.assert_allclose(R.top_p_renormalized_entropy(z, p, k=k), expected, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(A.top_p_renormalized_entropy(torch.tensor(z), p, k=k).numpy(), expected,
-                               rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(A.top_p_renormalized_entropy(torch.tensor(z, dtype=torch.float32), p, k=k).numpy(),
-                               siren_port(torch.tensor(z, dtype=torch.float32), k, p).numpy(), rtol=1e-5, atol=1e-6)
-
-
-def test_top_p_default_k_is_all_vocab_and_differs_from_hf_nucleus() -> None:
-    """k=None keeps the whole vocabulary in play; the crossing token is excluded (HF keeps it)."""
-    z = np.log(np.array([0.4, 0.3, 0.2, 0.1]))
-    expected = siren_port(torch.tensor(z[None]), 4, 0.6).numpy()[0]
-    assert R.top_p_renormalized_entropy(z, 0.6) == pytest.approx(expected, rel=1e-12)
-    # S = {0.4}: c = (0.4, 0.7, ...) -> the 0.3 token crosses 0.6 and is excluded -> H ≈ 0
-    assert expected == pytest.approx(0.0, abs=1e-10)
-    lp = pytest.importorskip("transformers.generation.logits_process")
-    hf = lp.TopPLogitsWarper(top_p=0.6)(None, torch.tensor(z[None]))
-    assert int(torch.isfinite(hf).sum()) == 2  # HF nucleus keeps {0.4, 0.3}
+def test_mean_over_zero_target_weight_is_zero_even_when_the_smoothing_term_is_infinite() -> None:
+    # targets of weight 0 (ℓ_y = inf at a -inf logit), smoothing adds w_0·ℓ_0 = inf: sum is inf, but the
+    # mean divides by Σ w_y = 0 and is 0 by the library contract (it once gave inf·0 = NaN on NumPy)
+    z = np.array([[-np.inf, -np.inf, 0.0], [1.0, -np.inf, 0.0]])
+    t = np.array([1, 1])
+    w = np.array([0.5, 0.0, 0.75])
+    for fn, conv in ((R.cross_entropy, np.asarray), (A.cross_entropy, np.asarray), (A.cross_entropy, torch.tensor)):
+        mean = fn(conv(z), conv(t), weight=conv(w), label_smoothing=0.45, reduction="mean")
+        total = fn(conv(z), conv(t), weight=conv(w), label_smoothing=0.45, reduction="sum")
+        assert float(mean) == 0.0 and float(total) == math.inf
