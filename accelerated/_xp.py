@@ -70,7 +70,9 @@ def logsumexp(z: Array, xp: Any, axis: int = -1, keepdims: bool = False) -> Arra
 
 
 def log_softmax(z: Array, xp: Any, axis: int = -1) -> Array:
-    return z - logsumexp(z, xp, axis=axis, keepdims=True)
+    """Shift-exact ``(z - max) - log Σ exp(z - max)`` (no digits lost to ``z - logsumexp(z)`` at large |z|)."""
+    s = z - xp.max(z, axis=axis, keepdims=True)
+    return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
 
 
 def softmax(z: Array, xp: Any, axis: int = -1) -> Array:

@@ -525,7 +525,12 @@ def _as_case(spec: MethodSpec, inputs: Mapping[str, Any], params: Mapping[str, A
     conv: dict[str, Any] = {}
     for inp in spec.inputs:
         v = inputs.get(inp.name)
-        conv[inp.name] = None if v is None else np.asarray(v, dtype=kinds[inp.dtype])
+        if v is None:
+            conv[inp.name] = None
+            continue
+        a = np.asarray(v)
+        # keep float arrays float even where the spec's dtype is int (cross_entropy's soft targets)
+        conv[inp.name] = a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a.astype(kinds[inp.dtype])
     return Case(conv, dict(params))
 
 

@@ -43,7 +43,10 @@ def logsumexp(z: F64, axis: int = -1) -> F64:
 
 
 def log_softmax(z: F64, axis: int = -1) -> F64:
-    return z - np.expand_dims(logsumexp(z, axis=axis), axis)
+    """Shift-exact ``(z - max) - log Σ exp(z - max)`` (no digits lost to ``z - logsumexp(z)`` at large |z|)."""
+    s = z - np.max(z, axis=axis, keepdims=True)
+    res: F64 = s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+    return res
 
 
 def softmax(z: F64, axis: int = -1) -> F64:

@@ -289,7 +289,7 @@ class Budget:
     def allows(self, actual: FloatArray, expected: FloatArray) -> npt.NDArray[np.bool_]:
         with np.errstate(invalid="ignore"):
             same_inf = np.isinf(expected) & (actual == expected)
-            close = np.abs(actual - expected) <= self.atol + self.rtol * np.abs(expected)
+            close = np.isfinite(expected) & (np.abs(actual - expected) <= self.atol + self.rtol * np.abs(expected))
         return np.asarray(same_inf | close)
 
     def scaled(self, factor: float) -> Budget:

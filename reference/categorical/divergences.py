@@ -63,6 +63,10 @@ def kl_divergence_from_logits(logits_p: npt.ArrayLike, logits_q: npt.ArrayLike, 
 
     Peer: ``torch.nn.functional.kl_div(log_softmax(b), log_softmax(a), log_target=True,
     reduction="none").sum(-1)``.
+
+    Papers:
+
+    - On Information and Sufficiency (1951)
     """
     a = as_f64(logits_p)
     b = as_f64(logits_q)

@@ -70,6 +70,12 @@ def entropy_from_logits(logits: npt.ArrayLike, *, axis: int = -1, temperature: f
     :class:`~spec.errors.DomainError`. The row maximum is subtracted before dividing by ``T``, so
     any ``T > 0`` is safe (``T -> 0`` tends to ``log(#argmax ties)``). Output: input shape without
     ``axis``; never negative.
+
+    Papers:
+
+    - The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models (2025, arXiv:2505.22617)
+    - The Hyperfitting Phenomenon: Sharpening and Stabilizing LLMs for Open-Ended Text Generation
+      (2024, arXiv:2412.04318)
     """
     z = as_f64(logits)
     check_params("entropy_from_logits", temperature=temperature)
@@ -149,6 +155,11 @@ def tsallis_entropy(probs: npt.ArrayLike, q: float, *, axis: int = -1) -> F64:
 
     Conventions: categories on ``axis``; input on the simplex. The expm1 form has no cancellation
     near ``q = 1``.
+
+    Papers:
+
+    - Possible generalization of Boltzmann-Gibbs statistics (1988)
+    - DynMoLE: Boosting Mixture of LoRA Experts Fine-Tuning with a Hybrid Routing Mechanism (2025, arXiv:2504.00661)
     """
     p = as_f64(probs)
     check_params("tsallis_entropy", q=q)

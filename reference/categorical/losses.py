@@ -77,6 +77,12 @@ def cross_entropy(logits: npt.ArrayLike, target: npt.ArrayLike, *, weight: npt.A
     Papers: standard next-token CE (Hyperfitting; MDS-S2); label smoothing: Szegedy et al.,
     "Rethinking the Inception Architecture for Computer Vision" (2016, arXiv:1512.00567).
     ``weight`` must be non-negative, finite, shape ``(C,)``.
+
+    Papers:
+
+    - The Hyperfitting Phenomenon: Sharpening and Stabilizing LLMs for Open-Ended Text Generation
+      (2024, arXiv:2412.04318)
+    - Rethinking the Inception Architecture for Computer Vision (2016, arXiv:1512.00567)
     """
     fn = "cross_entropy"
     z = as_f64(logits)
