@@ -267,6 +267,7 @@ class OutputSpec:
     """One output. Discrete outputs (indices, masks, kept sets) must match the reference exactly.
 
     ``scale`` is the output's natural scale (see :class:`Scale`); tolerances are expressed in it.
+    ``monotone`` (discrete outputs only) widens the rounding rule at sensitive inputs to an interval.
     """
 
     name: str
@@ -274,6 +275,10 @@ class OutputSpec:
     discrete: bool = False
     shape: tuple[str, ...] = ()
     scale: Scale = UNIT_SCALE
+    #: A discrete output that is non-decreasing in the method's ``sensitive`` inputs (``sample``'s token
+    #: in its uniform): where rounding makes the decision ambiguous, any value between the reference's
+    #: outputs at the sensitive inputs nudged down and up is accepted, not only those two.
+    monotone: bool = False
 
 
 # --------------------------------------------------------------------------- tolerances

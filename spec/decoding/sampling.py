@@ -266,7 +266,7 @@ register(MethodSpec(
     ),
     inputs=(LOGITS, InputSpec("uniforms", "uniforms", ("...",), "one uniform in [0, 1) per row", sensitive=True)),
     params=(),
-    outputs=(OutputSpec("tokens", "sampled int64 index per row", discrete=True, shape=("...",)),),
+    outputs=(OutputSpec("tokens", "sampled int64 index per row", discrete=True, shape=("...",), monotone=True),),
     properties=(
         Property("valid_token", "indices in [0, V) at finite logits, int64, shape logits.shape[:-1]", _sample_valid),
         Property("u_zero_first", "u = 0 returns the first finite position", _sample_zero),
