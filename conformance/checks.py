@@ -154,6 +154,19 @@ def _describe(x: Any) -> str:
     return f"array of shape {a.shape}"
 
 
+def _clamp_into(domain: Interval | IntRange | Choice, value: float) -> float | None:
+    """``value`` moved back into an interval domain (a nudge past a closed end stops at the end, past an
+    open end at the nearest float inside), or None for other domains: rounding near a domain edge
+    (``mass = 1 - 6e-10`` is 1 in float32) is as legitimate as rounding near any other threshold."""
+    if not isinstance(domain, Interval):
+        return None
+    if domain.high is not None and value >= domain.high:
+        value = domain.high if domain.high_closed else math.nextafter(domain.high, -math.inf)
+    if domain.low is not None and value <= domain.low:
+        value = domain.low if domain.low_closed else math.nextafter(domain.low, math.inf)
+    return value if domain.contains(value) else None
+
+
 def _nudged_cases(spec: MethodSpec, case: Case, dtype: str) -> list[Case]:
     rel, ab = NUDGE["float64" if dtype == "float64" else "other"]
     variants: list[Case] = []
@@ -162,8 +175,8 @@ def _nudged_cases(spec: MethodSpec, case: Case, dtype: str) -> list[Case]:
         if not p.sensitive or isinstance(v, bool) or not isinstance(v, (int, float)) or math.isinf(v):
             continue
         for sign in (-1.0, 1.0):
-            nudged = float(v) + sign * (rel * abs(float(v)) + ab)
-            if isinstance(p.domain, Interval) and p.domain.contains(nudged):
+            nudged = _clamp_into(p.domain, float(v) + sign * (rel * abs(float(v)) + ab))
+            if nudged is not None and nudged != float(v):
                 variants.append(case.replace(**{p.name: nudged}))
     for inp in spec.inputs:
         x = case.inputs.get(inp.name)

@@ -220,7 +220,7 @@ register(MethodSpec(
         Property("scale_and_sign", "A(−r) = −A(r); A(2r) = A(r) up to eps (std) or 2A(r) (none)", _adv_scale),
         Property("permutation_equivariance", "permuting responses permutes advantages", _adv_permutation),
     ),
-    tolerance=default_tolerance(2.0),
+    tolerance=default_tolerance(),
     derivation=None,
     stop_gradients=("the whole output (advantages are constants)",),
     degenerate=(

@@ -286,7 +286,7 @@ register(MethodSpec(
         Property("masked_values_irrelevant", "inputs at masked positions do not matter",
                  masked_irrelevant_factory(("log_prob", "old_log_prob", "advantages"))),
     ),
-    tolerance=default_tolerance(2.0),
+    tolerance=default_tolerance(),
     derivation=Derivation(_clip_cov_problem, wrt=("log_prob",),
                           kinks="the PPO clip boundaries ρ = 1 ± ε (see ppo_clip_loss: exactly on a bound the "
                                 "derivative is one-sided and any value between the one-sided derivatives is correct); "
@@ -441,7 +441,7 @@ register(MethodSpec(
         Property("masked_values_irrelevant", "inputs at masked positions do not matter",
                  masked_irrelevant_factory(("log_prob", "old_log_prob", "advantages"))),
     ),
-    tolerance=default_tolerance(2.0),
+    tolerance=default_tolerance(),
     derivation=Derivation(_kl_cov_problem, wrt=("log_prob",),
                           kinks="|logp − old| at logp = old on selected tokens (subgradient: any value in "
                                 "[−coef, coef] added to −Aρ is correct); the selection is piecewise constant"),

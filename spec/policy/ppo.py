@@ -345,7 +345,7 @@ register(MethodSpec(
                  masked_irrelevant_factory(("log_prob", "old_log_prob", "advantages"))),
         Property("clip_bounds", "A > 0: ℓ ≥ −A(1+ε_high); A < 0 with dual clip: ℓ ≤ −A·c", _ppo_bounds),
     ),
-    tolerance=default_tolerance(2.0),
+    tolerance=default_tolerance(),
     derivation=Derivation(_ppo_problem, wrt=("log_prob",),
                           kinks=PPO_KINKS),
     stop_gradients=("old_log_prob and advantages are constants",),

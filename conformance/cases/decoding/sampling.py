@@ -104,6 +104,11 @@ CURATED: dict[str, tuple[Curated, ...]] = {
         Curated("uniform quarters", "four equal logits: C = 1/4, 1/2, 3/4, 1; u = 1/4 (= C_0, not > C_0) gives 1, "
                 "u = 0.3 gives 1, u = 0.76 gives 3", {"logits": [[0.0] * 4] * 3, "uniforms": [0.25, 0.3, 0.76]},
                 {}, {"tokens": [1, 1, 3]}),
+        Curated("rounded cumulative sum, -inf last", "ten equal logits then -inf: in float64 the cumulative sum of "
+                "ten 0.1s is 1 - 2^-53, equal to u = 1 - 2^-53 (the largest float64 below 1); exactly, C_9 = 1 > u, so "
+                "the token is 9 — never the -inf index 10 that a right-side search of the rounded sums returns "
+                "without a clamp to the last finite token",
+                {"logits": [[0.0] * 10 + [NEG]], "uniforms": [1.0 - 2.0**-53]}, {}, {"tokens": [9]}),
         Curated("last finite", "p = 1/2, 0 (-inf), 1/2: u = 0.9 > C_0 = 1/2 picks index 2 (after the -inf)",
                 {"logits": [[0.0, NEG, 0.0]], "uniforms": [0.9]}, {}, {"tokens": [2]}),
     ),

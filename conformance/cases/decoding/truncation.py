@@ -221,6 +221,10 @@ CURATED: dict[str, tuple[Curated, ...]] = {
         Curated("at the threshold kept", "four equal logits: log p = -log 4 exactly = log(1/4); eps = 1/4: not "
                 "< 1/4, all kept (a '<=' comparison would keep only the guarded argmax)", {"logits": [0.0] * 4},
                 {"epsilon": 0.25}, {"logits": [0.0] * 4}),
+        Curated("at the threshold below the top", "logits [ln 2, 0, 0]: p = 1/2, 1/4, 1/4 and log p of the 1/4s is "
+                "-2 ln 2 = log(1/4) to the last bit; eps = 1/4: not < 1/4, all kept (a '<=' comparison drops both, "
+                "and no tie with the top hides it behind the guard)", {"logits": [math.log(2.0), 0.0, 0.0]},
+                {"epsilon": 0.25}, {"logits": [math.log(2.0), 0.0, 0.0]}),
         Curated("guard binds", "eps = 0.9 removes everything but the guard keeps the top min_tokens_to_keep = 2",
                 {"logits": _P4}, {"epsilon": 0.9, "min_tokens_to_keep": 2},
                 {"logits": [math.log(0.5), math.log(0.25), NEG, NEG]}),
