@@ -202,3 +202,35 @@ def test_run_job_reports_examples_and_error_ratio() -> None:
     (job,) = [j for j in jobs_for(["entropy"], ["torch-cpu"], ["float32"], ["values"])]
     result = run_job(job)
     assert result.status == "pass" and result.examples > 0 and 0 <= result.max_error <= 1
+
+
+# --------------------------------------------------------------------------- reaching the method
+
+
+def test_a_job_that_never_reaches_a_branch_or_property_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counters: cases that never cut mid-distribution (p = 1 keeps everything) must fail the job, even
+    though every comparison on them passes."""
+    import conformance.runner as runner
+
+    trivial = [Case({"logits": np.array([[1.0, 2.0, 3.0]])}, {"p": 1.0}),
+               Case({"logits": np.array([[0.5, -1.0]])}, {"p": 1.0})]
+    monkeypatch.setattr(runner, "job_cases", lambda job, profile="ci", max_examples=None: list(trivial))
+    for level in ("values", "properties"):
+        (job,) = jobs_for(["top_p_filter"], ["numpy"], ["float64"], [level])
+        result = run_job(job)
+        assert result.status == "fail" and "never exercised" in result.message, result.message
+        assert ("branch:" if level == "values" else "property:") in result.message
+
+
+def test_registered_mutants_are_caught_at_the_level_their_bug_lives() -> None:
+    """The harness meta-tests use the shipped mutants: a values bug (log base), a properties-only bug
+    (top-p's non-strict cut on exact masses) and a gradients-only bug (a missing stop-gradient)."""
+    from conformance.mutants import mutants_for
+    from conformance.mutate import run_mutant
+
+    wanted = {("entropy", "log2_default"): "values", ("top_p_filter", "non_strict_cut"): "properties",
+              ("ppo_clip_loss", "old_log_prob_not_detached"): "gradients"}
+    for (method, name), level in wanted.items():
+        (mutant,) = [m for m in mutants_for(method) if m.name == name]
+        result = run_mutant(method, mutant)
+        assert result.killed and result.level == level, (method, name, result.level, result.message)
