@@ -166,7 +166,10 @@ def top_p_renormalized_entropy(logits: Array, p: float = 0.8, *, k: int | None =
         pi = e / xp.sum(e, axis=-1, keepdims=True)  # the torch.softmax form: exactly 1/V for uniform logits
         spi = xp.sort(pi, axis=-1, descending=True)
         # c_j = 1 − Σ_{i>j} π_i (reverse exclusive cumsum; exact at p = 1, see the reference)
-        tail_incl = xp.flip(xp.cumulative_sum(xp.flip(detach(spi), axis=-1), axis=-1), axis=-1)
+        # The cut is decided in float64 whatever the dtype: in float32, 1 − (a tail below 2^-24) rounds
+        # to 1 and would drop tokens at p = 1 that the definition keeps (deep profile: a 1.5e-8 tail).
+        spi64 = xp.astype(detach(spi), xp.float64)
+        tail_incl = xp.flip(xp.cumulative_sum(xp.flip(spi64, axis=-1), axis=-1), axis=-1)
         tail = xp.concat([tail_incl[..., 1:], xp.zeros_like(tail_incl[..., :1])], axis=-1)
         keep = (1.0 - tail) < float(p)
         if kk < v:
