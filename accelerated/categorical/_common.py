@@ -23,8 +23,8 @@ def support_log(p: Array, xp: Any) -> tuple[Array, Array]:
 def shifted_log_softmax(z: Array, xp: Any, axis: int, temperature: float = 1.0) -> Array:
     """Stable ``log softmax(z / T)`` as ``y − log Σ exp y`` with ``y = (z − max) / T``.
 
-    Unlike :func:`accelerated._xp.log_softmax` (``z − logsumexp(z)``) the (detached) row max is
-    subtracted *first*, so large logits lose no digits near the max and tiny ``T`` cannot overflow;
+    Like :func:`accelerated._xp.log_softmax` the row max is subtracted first; in addition the max is
+    detached and the temperature divides the shifted logits, so tiny ``T`` cannot overflow;
     ``-inf`` entries stay ``-inf`` (rows assumed to hold a finite entry).
     """
     m = detach(xp.max(z, axis=axis, keepdims=True))

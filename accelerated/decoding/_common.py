@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from accelerated._xp import Array, detach, device, namespace, to_compute
-from spec.validate import check_finite, check_floating, check_vocab_axis, checked
+from spec.validate import check_finite, check_vocab_axis
 
 # --------------------------------------------------------------------------- helpers
 
@@ -27,11 +27,8 @@ def _validated(fn: str, logits: Array) -> tuple[Any, Array]:
 
 
 def _check_logits(fn: str, logits: Array, xp: Any) -> None:
-    """NaN / +inf / all -inf rows in checked mode only; the dtype check always runs."""
-    if checked():
-        check_finite(fn, "logits", logits, xp, allow_neg_inf=True)
-    else:
-        check_floating(fn, "logits", logits, xp)
+    """NaN / +inf / all -inf rows in checked mode only; the dtype check always runs (spec.validate)."""
+    check_finite(fn, "logits", logits, xp, allow_neg_inf=True)
 
 
 def _index(z: Array, xp: Any) -> Array:

@@ -7,7 +7,7 @@ import math
 from accelerated._xp import Array, compute_dtype, detach, from_compute, namespace, softmax, to_compute
 from accelerated.decoding._common import _check_logits, _divide, _index
 from spec.errors import DomainError, ShapeError
-from spec.validate import check_finite, check_floating, check_params, check_vocab_axis, checked
+from spec.validate import check_finite, check_params, check_vocab_axis, checked
 
 __all__ = ["sample", "temperature_scale"]
 
@@ -41,12 +41,9 @@ def sample(logits: Array, uniforms: Array) -> Array:
     if tuple(uniforms.shape) != tuple(logits.shape[:-1]):
         raise ShapeError("sample", "uniforms", f"shape {tuple(logits.shape[:-1])} (logits.shape[:-1])",
                          f"shape {tuple(uniforms.shape)}")
-    if checked():
-        check_finite("sample", "uniforms", uniforms, xp)
-        if bool(xp.any((uniforms < 0) | (uniforms >= 1))):
-            raise DomainError("sample", "uniforms", "values in [0, 1)", "a value outside [0, 1)")
-    else:
-        check_floating("sample", "uniforms", uniforms, xp)
+    check_finite("sample", "uniforms", uniforms, xp)
+    if checked() and bool(xp.any((uniforms < 0) | (uniforms >= 1))):
+        raise DomainError("sample", "uniforms", "values in [0, 1)", "a value outside [0, 1)")
     z = detach(to_compute(logits, xp))
     u = xp.astype(detach(uniforms), compute_dtype(logits, xp))
     p = softmax(z, xp)
