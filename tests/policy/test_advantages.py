@@ -3,33 +3,17 @@ loop-free accelerated reduction."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from typing import Any
 
 import numpy as np
+import policy_peers  # tests/policy/policy_peers.py, on sys.path via tests/conftest.py
 import pytest
 import torch
 
 from accelerated import policy as A
 from reference import policy as R
 
-
-def _load_peers() -> Any:
-    """``_peers.py`` beside this file (tests folders are not packages: --import-mode=importlib)."""
-    name = "policy_test_peers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_peers.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_P = _load_peers()
+_P = policy_peers
 _t = _P._t
 verl_grpo = _P.verl_grpo
 MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
