@@ -20,44 +20,106 @@ ready-to-paste reproduction.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import importlib.util
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from conformance.api import check, conventions_followed, default_levels, method
 from conformance.backends import BACKENDS, available_backends
+from conformance.options import UsageError, nearest
 from conformance.report import counts_table, table, write_json
-from conformance.runner import LEVELS, PROFILES, Job, iter_results, jobs_for
+from conformance.runner import LEVELS, PROFILES, iter_results, jobs_for
 from conformance.scaffold import add_subcommand as add_new_subcommand
 from spec.errors import EntropyAtlasError
-from spec.model import MethodSpec
-from spec.registry import all_specs, get
+from spec.model import Choice, MethodSpec
+from spec.registry import all_specs
 
 __all__ = ["load_callable", "main"]
 
 
 def load_callable(path: str) -> Callable[..., Any]:
-    """``package.module:function`` (or ``path/to/file.py:function``) to the function object."""
+    """``package.module:function`` (or ``path/to/file.py:function``) to the function object.
+
+    The current directory is importable (``--impl mypkg.mod:fn`` finds ``./mypkg``). Every failure is a
+    one-line :class:`UsageError` saying what to fix.
+    """
     if ":" not in path:
-        raise SystemExit(f"--impl expects package.module:function, got {path!r}")
+        raise UsageError(f"--impl expects package.module:function or file.py:function; got {path!r}")
     module_name, attr = path.rsplit(":", 1)
+    if not attr:
+        raise UsageError(f"--impl {path}: no function name after ':'")
     if module_name.endswith(".py"):
+        if not Path(module_name).is_file():
+            raise UsageError(f"--impl {path}: no file {module_name!r}")
         spec = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
         if spec is None or spec.loader is None:
-            raise SystemExit(f"cannot load {module_name}")
+            raise UsageError(f"--impl {path}: cannot load {module_name!r} as a Python module")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise UsageError(f"--impl {path}: importing {module_name} raised {type(exc).__name__}: {exc}") from None
     else:
-        module = importlib.import_module(module_name)
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            raise UsageError(f"--impl {path}: no module named {exc.name!r} (run from the folder that contains it, "
+                             "or install it)") from None
+        except Exception as exc:
+            raise UsageError(f"--impl {path}: importing {module_name} raised {type(exc).__name__}: {exc}") from None
     obj: Any = module
     for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            raise UsageError(f"--impl {path}: {module_name} has no attribute {part!r}{nearest(part, names)}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise SystemExit(f"{path} is not callable")
+        raise UsageError(f"--impl {path}: {attr} is not callable")
     return obj  # type: ignore[no-any-return]
+
+
+def _parse_param(spec: MethodSpec, text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` to a pinned parameter, the value read as the parameter's domain expects."""
+    if "=" not in text:
+        raise UsageError(f"--param expects NAME=VALUE; got {text!r}")
+    name, raw = text.split("=", 1)
+    names = [p.name for p in spec.params]
+    if name not in names:
+        raise UsageError(f"--param {name}: {spec.id} has no parameter {name!r}{nearest(name, names)}; its "
+                         f"parameters: {', '.join(names) or 'none'}")
+    if raw in ("None", "none", "null"):
+        return name, None
+    if raw.lower() in ("true", "false"):
+        return name, raw.lower() == "true"
+    try:
+        value: object = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    domain = spec.param(name).domain
+    if isinstance(domain, Choice) and not domain.contains(value) and domain.contains(raw):
+        value = raw
+    return name, value
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """A progress bar only on a terminal (a log file gets no bar updates)."""
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+def _check_selection(args: argparse.Namespace) -> None:
+    chosen = getattr(args, "method", None) or []
+    for m in [chosen] if isinstance(chosen, str) else chosen:
+        method(m)
+    n = getattr(args, "max_examples", None)
+    if n is not None and n < 1:
+        raise UsageError(f"--max-examples must be >= 1; got {n}")
 
 
 def _backends_of(spec: MethodSpec) -> list[str]:
@@ -88,6 +150,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_conform(args: argparse.Namespace) -> int:
+    _check_selection(args)
     jobs = jobs_for(args.method, args.backend, args.dtype, args.level)
     if not jobs:
         print("nothing to run for that selection", file=sys.stderr)
@@ -95,7 +158,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
     print(f"entropy-atlas conform: {len({j.spec.id for j in jobs})} methods, {len(jobs)} jobs, profile "
           f"{args.profile!r}, backends {sorted({j.backend.name for j in jobs})}", file=sys.stderr)
     results = list(iter_results(jobs, profile=args.profile, max_examples=args.max_examples,
-                                progress=not args.no_progress))
+                                progress=_progress(args)))
     print(table(results))
     if args.counts:
         print()
@@ -107,23 +170,39 @@ def cmd_conform(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    spec = method(args.method)
+    _check_selection(args)
     fn = load_callable(args.impl)
-    spec = get(args.method)
-    backend = BACKENDS[args.backend]
+    params = dict(_parse_param(spec, p) for p in args.param or [])
+    levels = args.level
+    if levels is None and args.errors:
+        levels = None  # defaults plus errors, below
     dtypes = args.dtype or ["float64"]
-    levels = args.level or ["values", "properties", "errors"]
-    jobs = [Job(spec, backend, d, level, fn=fn) for d in dtypes for level in levels]
-    results = list(iter_results(jobs, profile=args.profile, max_examples=args.max_examples, progress=False))
+    results = []
+    for dtype in dtypes:
+        wanted = levels or [*default_levels(spec, args.backend, dtype), *(["errors"] if args.errors else [])]
+        results += check(fn, spec.id, backend=args.backend, dtypes=(dtype,), levels=wanted, params=params,
+                         accept=args.accept or (), class_axis=args.class_axis, third_party=not args.ours,
+                         profile=args.profile, max_examples=args.max_examples, progress=_progress(args))
     print(table(results))
+    if params:
+        print(f"\nchecked with {', '.join(f'{k}={v!r}' for k, v in params.items())} pinned: other values of these "
+              "parameters were not checked")
+    followed = conventions_followed(results)
+    if args.accept:
+        print("\nconventions accepted: " + ", ".join(args.accept))
+        print("conventions followed: " + (", ".join(f"{k} ({n} cases)" for k, n in followed.items()) or
+                                           "none (the function agrees with the reference on every case)"))
     return 1 if any(r.status == "fail" for r in results) else 0
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
     from conformance.vectors import GOLDEN_DIR, export, verify, write_golden
 
+    _check_selection(args)
     directory = args.directory or (str(GOLDEN_DIR) if args.golden or args.action == "verify" else None)
     if directory is None:
-        raise SystemExit("vectors export needs DIR or --golden")
+        raise UsageError("vectors export needs DIR or --golden")
     if args.action == "export":
         if args.golden and args.directory is None:
             files = write_golden(GOLDEN_DIR, args.method, count=args.count)
@@ -135,7 +214,7 @@ def cmd_vectors(args: argparse.Namespace) -> int:
     if args.impl:
         impl = load_callable(args.impl)
         if args.method is None or len(args.method) != 1:
-            raise SystemExit("--impl needs exactly one --method")
+            raise UsageError("vectors verify --impl needs exactly one --method")
 
         def fn_for(_spec: MethodSpec) -> Callable[..., Any]:
             return impl
@@ -154,6 +233,7 @@ def cmd_vectors(args: argparse.Namespace) -> int:
 def cmd_mutate(args: argparse.Namespace) -> int:
     from conformance.mutate import kill_table, run_mutants
 
+    _check_selection(args)
     results = run_mutants(args.method, profile=args.profile)
     if not results:
         print("no mutants registered for that selection", file=sys.stderr)
@@ -171,11 +251,12 @@ def cmd_mutate(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from conformance.calibrate import calibrate, loose_or_failing, write
 
-    table = calibrate(args.method, backends=args.backend, examples=args.examples, progress=not args.no_progress)
-    for method, backends in sorted(table.items()):
+    _check_selection(args)
+    table = calibrate(args.method, backends=args.backend, examples=args.examples, progress=_progress(args))
+    for method_id, backends in sorted(table.items()):
         for backend, dtypes in sorted(backends.items()):
             for dtype, row in sorted(dtypes.items()):
-                print(f"{method:<28} {backend:<10} {dtype:<9} worst/budget {row['worst_over_budget']:<10.3g} "
+                print(f"{method_id:<28} {backend:<10} {dtype:<9} worst/budget {row['worst_over_budget']:<10.3g} "
                       f"budget atol={row['budget']['atol']:.3g} rtol={row['budget']['rtol']:.3g} {row['status']}")
     problems = loose_or_failing(table)
     for line in problems:
@@ -210,10 +291,17 @@ def cmd_bench(argv: list[str]) -> int:
     return rc
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) that name the nearest valid choice."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="entropy-atlas", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="entropy-atlas", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", help="list registered methods")
     p.add_argument("--json", action="store_true", help="a JSON array of method objects")
@@ -241,6 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="numpy", choices=list(BACKENDS),
                    help="how inputs are passed: numpy arrays (default) or torch/cupy tensors")
     selection(p)
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="pin a parameter (repeatable): every case holds it")
+    p.add_argument("--accept", action="append", metavar="CONVENTION",
+                   help="accept a named convention (repeatable), e.g. cross_entropy:all_ignored_nan")
+    p.add_argument("--class-axis", type=int, default=None, metavar="N",
+                   help="the function expects categories on axis N (torch/scipy style: 1 or 0)")
+    p.add_argument("--errors", action="store_true",
+                   help="also run the errors level (any ValueError/TypeError counts as a rejection)")
+    p.add_argument("--ours", action="store_true", help="hold the function to our own error contract (our classes)")
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("vectors", help="export or verify golden vectors")
@@ -286,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc: int = args.func(args)
     except EntropyAtlasError as exc:
-        print(f"entropy-atlas: {exc}", file=sys.stderr)
+        print(f"entropy-atlas {args.command}: {exc}", file=sys.stderr)
         return 2
     return rc
 

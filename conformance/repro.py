@@ -17,6 +17,7 @@ import numpy as np
 
 from conformance.backends import get_backend
 from conformance.checks import CHECKS, ConformanceFailure, Tally, Target, _expect
+from conformance.options import CheckOptions, adapt, resolve_conventions
 from conformance.strategies import Case
 from spec import errors
 from spec.registry import get
@@ -86,6 +87,11 @@ def script(job: Job, case: Case, detail: Mapping[str, Any]) -> str:
     for key in ("property", "expect", "argument", "what"):
         if detail.get(key) is not None:
             kwargs.append(f"{key}={detail[key]!r}")
+    if not job.options.default:
+        lines.append("from conformance.options import CheckOptions")
+        o = job.options
+        kwargs.append(f"options=CheckOptions(params={dict(o.params)!r}, accept={o.accept!r}, "
+                      f"class_axis={o.class_axis!r}, third_party={o.third_party!r})")
     if impl.startswith("None  #"):
         lines.append(f"# impl: {impl.split('# ', 1)[1]}")
     lines.append(f"replay({spec.id!r}, {backend.name!r}, {job.dtype!r}, {job.level!r}, inputs, params, "
@@ -104,7 +110,8 @@ def _show(label: str, fn: Callable[[], Any]) -> None:
 
 def replay(method: str, backend: str, dtype: str, level: str, inputs: Mapping[str, Any], params: Mapping[str, Any],
            *, impl: Callable[..., Any] | None = None, property: str | None = None,
-           expect: str | None = None, argument: str | None = None, what: str = "") -> None:
+           expect: str | None = None, argument: str | None = None, what: str = "",
+           options: CheckOptions | None = None) -> None:
     """Re-run one level's check of ``method`` on one exact case; raises ConformanceFailure when it fails.
 
     It also prints the reference's and the implementation's outputs for the case, so the script
@@ -114,9 +121,11 @@ def replay(method: str, backend: str, dtype: str, level: str, inputs: Mapping[st
 
     spec = get(method)
     back = get_backend(backend)
-    fn = impl if impl is not None else back.function(spec)
+    opts = options if options is not None else CheckOptions()
+    fn = adapt(impl if impl is not None else back.function(spec), spec, opts)
     case = Case({k: v for k, v in inputs.items()}, dict(params))
-    target = Target(spec, fn, back, dtype, Tally(), only_property=property)
+    target = Target(spec, fn, back, dtype, Tally(), only_property=property, options=opts,
+                    accepted=resolve_conventions(spec, opts.accept))
     reference = get_backend("reference").function(spec)
     _show("reference", lambda: invoke(reference, spec, case.inputs, case.params))
     _show(f"{backend}/{dtype}", lambda: tuple(back.to_numpy(o) for o in invoke(fn, spec, _convert(target, case),

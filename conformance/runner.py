@@ -29,6 +29,7 @@ from conformance.backends import Backend, available_backends, get_backend
 from conformance.cases import curated_for
 from conformance.checks import CHECKS, ConformanceFailure, Tally, Target
 from conformance.draws import draw_distinct, seed_for
+from conformance.options import CheckOptions, adapt, resolve_conventions
 from conformance.strategies import Case, cases, representable
 from spec.errors import BackendUnavailableError
 from spec.model import MethodSpec
@@ -53,6 +54,7 @@ class Job:
     dtype: str
     level: str
     fn: Callable[..., Any] | None = None  # a third-party implementation (or a mutant) instead of ours
+    options: CheckOptions = field(default_factory=CheckOptions)  # pinned params, conventions, layout
 
     @property
     def key(self) -> str:
@@ -150,11 +152,19 @@ def job_cases(job: Job, profile: str = "ci", max_examples: int | None = None) ->
 
 
 def _requirements(job: Job) -> list[str]:
-    """The tally keys a job must have hit at least once."""
+    """The tally keys a job must have hit at least once.
+
+    Pinned parameters may put branches and properties out of reach (a token-mean-only loss never reaches
+    the other modes): then they are reported, not required. Properties an accepted convention breaks are
+    not run.
+    """
     spec = job.spec
+    if job.options.params:
+        return []
+    broken = {name for d in resolve_conventions(spec, job.options.accept).values() for name in d.breaks}
     keys: list[str] = []
     if job.level == "properties":
-        keys += [f"property:{p.name}" for p in spec.properties]
+        keys += [f"property:{p.name}" for p in spec.properties if p.name not in broken]
     if job.level == "values" or (job.level == "properties" and job.backend.is_reference):
         keys += [f"branch:{b.name}" for b in spec.branches]
     return keys
@@ -165,13 +175,17 @@ def run_job(job: Job, *, profile: str = "ci", max_examples: int | None = None) -
     from conformance.repro import script
 
     spec = job.spec
-    fn = job.fn if job.fn is not None else job.backend.function(spec)
+    options = job.options
+    fn = adapt(job.fn if job.fn is not None else job.backend.function(spec), spec, options)
     tally = Tally()
-    target = Target(spec, fn, job.backend, job.dtype, tally)
+    target = Target(spec, fn, job.backend, job.dtype, tally, options=options,
+                    accepted=resolve_conventions(spec, options.accept))
     check = CHECKS[job.level]
     state: dict[str, Any] = {"n": 0, "worst": 0.0, "last": None}
 
     def one(case: Case) -> None:
+        if options.params:
+            case = case.replace(**options.params)
         state["last"] = case
         worst = check(target, case)
         state["n"] += 1

@@ -86,15 +86,46 @@ class Paper:
         return f"{self.title} ({self.year}{tail})"
 
 
+#: The other form of a difference as outputs: ``other(reference, inputs, params)`` calls the reference
+#: function (``reference(inputs, params) -> tuple of outputs``) however the other form needs (another
+#: parameter, transformed inputs) and post-processes its outputs; it returns ``None`` where the other form
+#: coincides with ours on this case.
+OtherForm = Callable[[Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, ...]], Mapping[str, Any],
+                      Mapping[str, Any]], "tuple[Any, ...] | None"]
+
+#: The other form as a relation: ``accepts(inputs, params, ours, got)`` says whether outputs ``got``
+#: (NumPy, float64) are an instance of the other form given our reference outputs ``ours`` (for rules whose
+#: other form is a set of answers, e.g. any order among tied tokens).
+Acceptance = Callable[[Mapping[str, Any], Mapping[str, Any], tuple[Any, ...], tuple[Any, ...]], bool]
+
+
 @dataclass(frozen=True)
 class Difference:
-    """A place where official code, paper or peers disagree, and which one we follow."""
+    """A place where official code, paper or peers disagree, and which one we follow.
+
+    ``name`` names the *other* form as a convention (``<method id>:<name>`` on the command line, e.g.
+    ``cross_entropy:all_ignored_nan``); ``entropy-atlas check --accept NAME`` compares an implementation
+    against it instead of failing. It is executable in one of three ways: ``params`` (the other form is our
+    reference with these parameters — the ``flag`` parameter set to the other value), ``other`` (a function
+    computing its outputs, see :data:`OtherForm`) or ``accepts`` (a relation, see :data:`Acceptance`).
+    ``breaks`` lists the spec's properties that the other form does not satisfy (they are not checked
+    while the convention is accepted).
+    """
 
     topic: str
     paper: str
     code: str
     default: Literal["paper", "code", "peer"]
     flag: str | None = None  # the parameter that selects the other form, if any
+    name: str = ""
+    params: Mapping[str, object] | None = None
+    other: OtherForm | None = None
+    accepts: Acceptance | None = None
+    breaks: tuple[str, ...] = ()
+
+    @property
+    def executable(self) -> bool:
+        return self.params is not None or self.other is not None or self.accepts is not None
 
 
 @dataclass(frozen=True)
@@ -462,6 +493,10 @@ class MethodSpec:
                 return spec
         raise KeyError(name)
 
+    def conventions(self) -> dict[str, Difference]:
+        """The named other forms of the spec's documented differences, by name (without the id prefix)."""
+        return {d.name: d for d in self.provenance.differences if d.name}
+
     def defaults(self) -> dict[str, object]:
         return {p.name: p.default for p in self.params if not p.required}
 
@@ -487,7 +522,8 @@ class MethodSpec:
                 "official_code": self.provenance.official_code,
                 "notes": self.provenance.notes,
                 "differences": [
-                    {"topic": d.topic, "paper": d.paper, "code": d.code, "default": d.default, "flag": d.flag}
+                    {"topic": d.topic, "paper": d.paper, "code": d.code, "default": d.default, "flag": d.flag,
+                     "convention": f"{self.id}:{d.name}" if d.name else None}
                     for d in self.provenance.differences
                 ],
             },

@@ -615,14 +615,14 @@ register(MethodSpec(
         differences=(
             Difference("crossing token", "nucleus (top-p) mask, conventionally keeps the token that reaches p",
                        "searchsorted-left cut: the token whose cumsum first reaches p is excluded (also a token "
-                       "whose cumsum equals p exactly)", default="code", flag=None),
+                       "whose cumsum equals p exactly)", default="code", flag=None, name="paper_keeps_crossing_token"),
             Difference("k default", "no top-k stage",
                        "function default k=15000, actor config entropy_topk=10000; torch.topk raises for k > V",
-                       default="paper", flag="k"),
+                       default="paper", flag="k", name="code_k_15000", params={"k": 15000}),
             Difference("p default", "p = 0.8 (config entropy_topp)", "function default p=0.95",
-                       default="code", flag="p"),
+                       default="code", flag="p", name="paper_p_0_8", params={"p": 0.8}),
             Difference("eps", "exact renormalisation", "1e-12 in the normaliser and inside the log",
-                       default="code", flag=None),
+                       default="code", flag=None, name="paper_exact_renormalisation"),
         ),
         notes="Implements the code's form. k=None means all V; k > V is clipped. The code's no_grad full "
               "entropy (logging output) is entropy_from_logits. Ties: lowest index first; H depends only on "

@@ -181,6 +181,50 @@ def _ce_reductions(ctx: PropertyContext) -> None:
         f"sum reduction {total} != Σ none {np.sum(per)}"
 
 
+def _ce_parts(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Any, Any, Any, bool, str]:
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    t = np.asarray(inputs["target"])
+    w = inputs.get("weight")
+    w = np.ones(z.shape[-1]) if w is None else np.asarray(w, dtype=np.float64)
+    return z, t, w, bool(np.issubdtype(t.dtype, np.integer)), str(params.get("reduction", "mean"))
+
+
+def _torch_all_ignored_nan(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """torch's mean over a zero total weight is 0/0 = NaN (every target ignored, zero weights, empty batch)."""
+    z, t, w, index, reduction = _ce_parts(inputs, params)
+    if reduction != "mean":
+        return None
+    if index:
+        kept = t != params.get("ignore_index", -100)
+        total = float(np.sum(w[np.where(kept, t, 0)] * kept))
+    else:
+        total = float(z.size // z.shape[-1]) if z.shape[-1] else 0.0
+    return (np.asarray(math.nan),) if total == 0.0 else None
+
+
+def _torch_neginf_nan(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """torch's 0·(−inf) = NaN: a row with a −inf logit whose coefficient (weight × target probability,
+    smoothing included) is 0 gets a NaN loss, and so does its mean or sum."""
+    z, t, w, index, reduction = _ce_parts(inputs, params)
+    eps = float(params.get("label_smoothing", 0.0))
+    v = z.shape[-1]
+    if index:  # torch: (1 − ε)·(−w_t log p_t) + (ε/C)·Σ_c (−w_c log p_c), ignored rows masked out
+        kept = t != params.get("ignore_index", -100)
+        safe = np.where(kept, t, 0)
+        z_t = np.take_along_axis(z, safe[..., None], axis=-1)[..., 0]
+        nll_nan = np.isneginf(z_t) & ((1 - eps == 0.0) | (w[safe] == 0.0))
+        smooth_nan = np.any(np.isneginf(z) & (w == 0.0), axis=-1) if eps > 0 else np.zeros(t.shape, dtype=bool)
+        bad = kept & (nll_nan | smooth_nan)
+    else:  # torch: −Σ_c w_c ((1 − ε) t_c + ε/C) log p_c
+        bad = np.any(np.isneginf(z) & (((1 - eps) * t + eps / v) * w == 0.0), axis=-1)
+    if not np.any(bad):
+        return None
+    (ours,) = reference(inputs, params)
+    if reduction == "none":
+        return (np.where(bad, math.nan, ours),)
+    return (np.asarray(math.nan),)
+
+
 register(MethodSpec(
     id="cross_entropy",
     family="categorical",
@@ -197,10 +241,10 @@ register(MethodSpec(
         differences=(
             Difference("all-ignored mean", "library contract: a mean over zero total weight is 0",
                        "torch returns NaN when every target is ignored (0/0; pytorch issue #116349)",
-                       default="paper", flag=None),
+                       default="paper", flag=None, name="all_ignored_nan", other=_torch_all_ignored_nan),
             Difference("zero-coefficient -inf logits", "0·log 0 = 0",
                        "torch gives NaN for a -inf logit whose weight (or smoothed target probability) is 0",
-                       default="paper", flag=None),
+                       default="paper", flag=None, name="neginf_zero_coefficient_nan", other=_torch_neginf_nan),
         ),
         notes="Deviations from torch (both documented, never NaN): mean with a zero denominator (all targets "
               "ignored, all target weights 0, empty batch) returns 0 instead of NaN; 0·∞ = 0 for masked logits "

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from spec.model import (
     Branch,
+    Difference,
     InputSpec,
     Interval,
     IntRange,
@@ -266,3 +267,24 @@ def min_keep_binds(rule_count: Callable[[F64, Mapping[str, Any]], int]) -> Branc
         return any(rule_count(zr, params) < min(m, int(np.isfinite(zr).sum())) for zr in z)
 
     return Branch("min_tokens_to_keep binds", "the rule alone keeps fewer than min_tokens_to_keep tokens", hit)
+
+
+def _same_kept_multiset(inputs: Mapping[str, Any], params: Mapping[str, Any], ours: tuple[Any, ...],
+                        got: tuple[Any, ...]) -> bool:
+    """Per row, the kept logits (finite outputs) are the same multiset of values as ours: only the choice
+    among tied logits differs."""
+    a, b = np.asarray(ours[0], dtype=np.float64), np.asarray(got[0], dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    for ra, rb in zip(rows(a), rows(b), strict=True):
+        if not np.array_equal(np.sort(ra[np.isfinite(ra)]), np.sort(rb[np.isfinite(rb)])):
+            return False
+    return True
+
+
+#: The order among tied logits: peers that sort with ``torch.sort``/``torch.topk`` keep an unspecified one of
+#: equal-logit tokens at a cut; we keep the lowest index first.
+TIE_ORDER = Difference(
+    "order among tied tokens", "the rule is defined on values; any order among equal logits",
+    "transformers' warpers sort with torch.sort / torch.topk, whose order among ties is unspecified "
+    "(ours: lowest index first)", default="paper", name="tie_order", accepts=_same_kept_multiset)

@@ -27,6 +27,7 @@ from spec.decoding._filters import (
     NEG_INF,
     NEG_INF_CUT,
     TIE_AT_CUT,
+    TIE_ORDER,
     decision_slack,
     entropy_rows,
     guarded,
@@ -144,7 +145,7 @@ register(MethodSpec(
         notes="ties='exact' reproduces FlashInfer/Triton kernels that keep exactly k (vLLM PR #50979 batch-size "
               "dependence); the tie-break there is the lowest index.",
         differences=(Difference("ties at the k-th value", "keep exactly k (kernels)", "HF keeps all ties", "peer",
-                                "ties"),),
+                                "ties", name="exact_k", params={"ties": "exact"}), TIE_ORDER),
     ),
     inputs=(LOGITS,),
     params=(
@@ -237,7 +238,8 @@ register(MethodSpec(
               "locally); p = 0 keeps exactly "
               "min_tokens_to_keep tokens. Sort order among ties: lowest index first (HF's torch.sort is unstable).",
         differences=(Difference("top_p = 1", "keep every token of nonzero probability",
-                                "the bare HF warper also drops tokens whose probability underflows to 0", "paper"),),
+                                "the bare HF warper also drops tokens whose probability underflows to 0", "paper",
+                                name="hf_drops_underflow"), TIE_ORDER),
     ),
     inputs=(LOGITS,),
     params=(threshold("nucleus mass p in [0, 1]", "p", Interval(0.0, 1.0)), MIN_KEEP),
@@ -327,6 +329,7 @@ register(MethodSpec(
         notes="Compared as z - max z < log(min_p) (the same inequality, no underflow). The forced tokens are "
               "exactly min_tokens_to_keep (HF scatters topk indices), ties to the lowest index. Not invariant to "
               "temperature (vLLM applies it after temperature, llama.cpp before).",
+        differences=(TIE_ORDER,),
     ),
     inputs=(LOGITS,),
     params=(threshold("relative threshold min_p in [0, 1]", "min_p", Interval(0.0, 1.0)), MIN_KEEP),
@@ -458,6 +461,7 @@ register(MethodSpec(
               "on either side of H), and both are conforming. Such inputs are ill-conditioned for every "
               "implementation, HF's included. Conformance draws near-ties of logits down to 2^-10 apart (branch "
               "'near-tie in the score') and, until the harness applies the rule, no unordered score pairs.",
+        differences=(TIE_ORDER,),
     ),
     inputs=(LOGITS,),
     params=(threshold("typical mass in (0, 1)", "mass", Interval(0.0, 1.0, low_closed=False, high_closed=False),
@@ -563,6 +567,7 @@ register(MethodSpec(
         official_code=HF_CODE,
         notes="Compared in log space (log p < log eps). The min_tokens_to_keep guard keeps ties with the m-th "
               "largest logit (HF's guard is by value).",
+        differences=(TIE_ORDER,),
     ),
     inputs=(LOGITS,),
     params=(threshold("absolute probability threshold in (0, 1)", "epsilon",
@@ -597,6 +602,7 @@ register(MethodSpec(
         official_code=HF_CODE,
         notes="HF's docstring writes sqrt(epsilon * e^-H); the code (and the paper) use sqrt(epsilon) * e^-H, "
               "which is followed. H in nats, -inf entries contribute 0.",
+        differences=(TIE_ORDER,),
     ),
     inputs=(LOGITS,),
     params=(threshold("eta hyperparameter epsilon in (0, 1)", "epsilon",
@@ -743,7 +749,8 @@ register(MethodSpec(
         differences=(Difference("entropy criterion",
                                 "paper's ECMM constraint (normalised vs unnormalised truncated entropy not checked)",
                                 "official: un-renormalised top_n probabilities, tau = alpha * S(top_n); HF: "
-                                "renormalised top_n, tau = alpha * H(q)", "peer", "criterion"),),
+                                "renormalised top_n, tau = alpha * H(q)", "peer", "criterion",
+                                name="official_criterion", params={"criterion": "official"}), TIE_ORDER),
     ),
     inputs=(LOGITS,),
     params=(

@@ -188,11 +188,12 @@ register(MethodSpec(
               "centred value is set to 0 rather than left to rounding noise). The scale flag mirrors verl's "
               "norm_adv_by_std_in_grpo.",
         differences=(
-            Difference("eps", "GRPO: (r − mean)/std", "verl adds eps = 1e-6 to std; TRL adds 1e-4", "code", "eps"),
+            Difference("eps", "GRPO: (r − mean)/std", "verl adds eps = 1e-6 to std; TRL adds 1e-4", "code", "eps",
+                       name="trl_eps", params={"eps": 1e-4}),
             Difference("std normalisation", "GRPO divides by std", "Dr. GRPO / verl norm_adv_by_std_in_grpo=False "
-                       "only centres", "paper", "scale"),
+                       "only centres", "paper", "scale", name="dr_grpo_centred", params={"scale": "none"}),
             Difference("groups of size 1", "undefined (G ≥ 2)", "verl: mean 0, std 1 (A = r/(1+eps)); torch.std of "
-                       "one value would be NaN", "code", None),
+                       "one value would be NaN", "code", None, name="singleton_std_nan"),
         ),
     ),
     inputs=(

@@ -7,6 +7,7 @@ definitions, never calling the reference); SymPy is imported only inside the der
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +57,62 @@ from spec.policy._common import (
 )
 from spec.registry import register
 from spec.scales import finite_magnitude
+
+# --------------------------------------------------------------------------- the other forms of the differences
+
+
+def _rows_sum(inputs: Mapping[str, Any]) -> Any:
+    return np.sum(np.asarray(inputs["mask"], dtype=np.float64), axis=-1)
+
+
+def _verl_norm_times_batch(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """verl ``agg_loss`` seq-mean-token-sum-norm: Σ x·m / T, i.e. B × ours."""
+    if params.get("mode") != "seq-mean-token-sum-norm" or params.get("max_length") is not None:
+        return None
+    (ours,) = reference(inputs, params)
+    b = np.asarray(inputs["values"]).shape[0]
+    return None if b == 1 else (ours * b,)
+
+
+def _verl_empty_row_nan(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """verl seq-mean-token-mean: an empty row divides by zero (NaN)."""
+    if params.get("mode", "token-mean") != "seq-mean-token-mean" or not np.any(_rows_sum(inputs) == 0):
+        return None
+    return (np.asarray(math.nan),)
+
+
+def _verl_empty_mask_nan(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """verl masked_mean with an empty mask: 0/0 = NaN (token-mean)."""
+    if params.get("mode", "token-mean") != "token-mean" or float(np.sum(_rows_sum(inputs))) != 0.0:
+        return None
+    return (np.asarray(math.nan),)
+
+
+def _verl_log_ratio_clamp(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """verl compute_policy_loss_vanilla: ρ = exp(clamp(logp − old, −20, 20))."""
+    lp, old = np.asarray(inputs["log_prob"], dtype=np.float64), np.asarray(inputs["old_log_prob"], dtype=np.float64)
+    d = lp - old
+    if not np.any(np.abs(d) > 20):
+        return None
+    return reference({**inputs, "log_prob": old + np.clip(d, -20.0, 20.0)}, params)
+
+
+def _single_epsilon(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """PPO with one ε: the upper clip uses ε_low too."""
+    low, high = params.get("clip_low", 0.2), params.get("clip_high", 0.2)
+    return None if low == high else reference(inputs, {**params, "clip_high": low})
+
+
+def _unclamped_k3(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """Schulman's k3 = exp(−d) + d − 1 without verl's clamps."""
+    if params.get("kind") != "k3":
+        return None
+    d = np.asarray(inputs["log_prob"], dtype=np.float64) - np.asarray(inputs["ref_log_prob"], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        k3 = np.expm1(-d) + d
+    (ours,) = reference(inputs, params)
+    return None if np.array_equal(k3, ours) else (k3,)
+
 
 __all__: list[str] = []
 
@@ -165,14 +222,14 @@ register(MethodSpec(
                        "Dr. GRPO: divide the token sum by a constant (MAX_TOKENS), independent of lengths",
                        "verl agg_loss divides Σ x·m by T = loss_mask.shape[-1] only (not by B), i.e. verl = B × ours; "
                        "TRL dr_grpo divides by B·max_completion_length = ours",
-                       "peer", "max_length"),
+                       "peer", "max_length", name="verl_norm_times_batch", other=_verl_norm_times_batch),
             Difference("empty rows in seq-mean-token-mean",
                        "undefined",
                        "verl divides by a zero row count (NaN); TRL clamps the count to 1 (row counts as 0)",
-                       "paper", None),
+                       "paper", None, name="verl_empty_row_nan", other=_verl_empty_row_nan),
             Difference("empty mask in token-mean",
                        "undefined", "verl masked_mean gives NaN (0/0; some versions add 1e-8 to the count); TRL clamps "
-                       "the count to 1", "paper", None),
+                       "the count to 1", "paper", None, name="verl_empty_mask_nan", other=_verl_empty_mask_nan),
         ),
     ),
     inputs=(
@@ -288,12 +345,16 @@ def _dual_clip_active(inputs: Mapping[str, Any], params: Mapping[str, Any], outp
 PPO_DIFFS = (
     Difference("dual clip", "dual-clip PPO (arXiv 1912.09729) bounds the loss of A < 0 tokens by −A·c",
                "verl compute_policy_loss_vanilla always applies it with clip_ratio_c = 3.0; the Entropy-Mechanism fork "
-               "and TRL do not", "paper", "dual_clip"),
+               "and TRL do not", "paper", "dual_clip", name="verl_dual_clip", params={"dual_clip": 3.0}),
     Difference("log-ratio clamp", "ρ = exp(logp − old)",
                "verl compute_policy_loss_vanilla clamps logp − old to [−20, 20] before exp (not in clip_cov/kl_cov)",
-               "paper", None),
+               "paper", None, name="verl_log_ratio_clamp", other=_verl_log_ratio_clamp),
     Difference("clip-higher", "PPO: one ε; DAPO: ε_high > ε_low", "verl clip_ratio_low/clip_ratio_high", "code",
-               "clip_high"),
+               "clip_high", name="single_epsilon", other=_single_epsilon),
+    Difference("empty mask in token-mean", "undefined", "verl agg_loss / masked_mean: 0/0 = NaN", "paper", None,
+               name="verl_empty_mask_nan", other=_verl_empty_mask_nan),
+    Difference("empty rows in seq-mean-token-mean", "undefined", "verl agg_loss: a zero row count gives NaN", "paper",
+               None, name="verl_empty_row_nan", other=_verl_empty_row_nan),
 )
 
 #: Where the PPO loss has no derivative with respect to log_prob (documented for the gradient check).
@@ -432,7 +493,8 @@ register(MethodSpec(
               "accuracy near d = 0.",
         differences=(
             Difference("k3 clamp", "Schulman's k3 = (r − 1) − log r, r = π_ref/π, unbounded",
-                       "verl clamps the log-ratio to [−20, 20] and the estimate to [−10, 10]", "code", None),
+                       "verl clamps the log-ratio to [−20, 20] and the estimate to [−10, 10]", "code", None,
+                       name="unclamped_k3", other=_unclamped_k3),
         ),
     ),
     inputs=(
