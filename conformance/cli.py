@@ -6,10 +6,12 @@
     entropy-atlas conform [--method ID ...] [--backend NAME ...] [--dtype D ...] [--level L ...]
                           [--profile ci|dev|deep] [--max-examples N] [--json PATH] [--no-progress]
     entropy-atlas check --impl package.module:function --method ID [--backend numpy|torch-cpu|...]
+                        [--param NAME=VALUE ...] [--accept CONVENTION ...] [--class-axis N] [--errors]
     entropy-atlas vectors export (DIR | --golden) [--method ID ...] [--count N]
     entropy-atlas vectors verify [DIR] [--impl package.module:function] [--backend NAME] [--method ID ...]
     entropy-atlas mutate [--method ID ...] [--json PATH]
     entropy-atlas calibrate [--method ID ...] [--backend NAME ...] [--examples N] [--write]
+    entropy-atlas audit [--peer NAME ...] [--method ID ...] [--json PATH] [--markdown PATH] [--write README.md]
     entropy-atlas catalogue [--write README.md]
     entropy-atlas bench [benchmark options]
 
@@ -267,6 +269,29 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from conformance import audit as audit_mod
+
+    verdicts = audit_mod.audit(args.peer, args.method, profile=args.profile)
+    print(audit_mod.markdown(verdicts))
+    unexpected = [v for v in verdicts if not v.as_expected]
+    statuses = ("agrees", "conventions", "differs", "not installed")
+    counts = {s: sum(1 for v in verdicts if v.status == s) for s in statuses}
+    print(f"\n{len(verdicts)} peer implementations: {counts['agrees']} agree, {counts['conventions']} agree under "
+          f"named conventions, {counts['differs']} differ, {counts['not installed']} not installed")
+    for v in unexpected:
+        print(f"UNDOCUMENTED {v.method} / {v.peer} {v.version}: {v.describe()} (documented: {v.expect}); "
+              f"{v.counterexample[:400]}")
+    if args.json:
+        audit_mod.write_json(verdicts, args.json)
+    if args.markdown:
+        Path(args.markdown).write_text(audit_mod.markdown(verdicts) + "\n")
+    if args.write:
+        changed = audit_mod.update_readme(args.write, verdicts)
+        print(f"{args.write}: audit table {'updated' if changed else 'already up to date'}")
+    return 1 if unexpected else 0
+
+
 def cmd_catalogue(args: argparse.Namespace) -> int:
     from conformance.catalogue import render, update_readme
 
@@ -365,6 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="merge the measurements into conformance/calibration.json")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("audit", help="run the harness on every installed peer implementation (torch, scipy, ...)")
+    p.add_argument("--peer", action="append", help="a peer name or package (repeatable); default: all")
+    p.add_argument("--method", action="append", help="method id (repeatable); default: all with peers")
+    p.add_argument("--profile", default="ci", choices=list(PROFILES))
+    p.add_argument("--json", metavar="PATH", help="also write the verdicts as JSON")
+    p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
+    p.add_argument("--write", metavar="README", help="replace the generated audit block in this file")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("catalogue", help="print the README catalogue table generated from the registry")
     p.add_argument("--write", metavar="README", help="replace the generated block in this file")

@@ -9,7 +9,9 @@ module may define
 * ``CURATED``: method id -> tuple of :class:`Curated` hard cases written by hand (mid-distribution
   cuts, ties, ``-inf``, all-ignored targets, clips on both sides, empty masks...). They run as
   explicit examples in every conformance job and are the first cases of the committed golden
-  vectors. ``expected`` holds outputs derived by hand (closed forms), never taken from our code.
+  vectors. ``expected`` holds outputs derived by hand (closed forms), never taken from our code;
+* ``PEERS``: method id -> tuple of :class:`Peer` adapters — other libraries' implementations of the
+  method, each a few lines, that ``entropy-atlas audit`` runs the harness on.
 
 Modules are found by walking the package: nothing is listed by hand.
 """
@@ -22,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Curated", "collect", "curated_for", "override_for"]
+__all__ = ["Curated", "Peer", "all_peers", "collect", "curated_for", "override_for", "peers_for"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,32 @@ class Curated:
     inputs: Mapping[str, Any]
     params: Mapping[str, Any] = field(default_factory=dict)
     expected: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another library's implementation of a method, adapted to our calling convention.
+
+    ``load()`` imports the library and returns a function with the spec's signature (it raises
+    ``ImportError`` when the library is not installed); ``package`` is the distribution whose version
+    is reported. ``backend``/``dtypes`` say how inputs are passed; ``params`` pins parameters the peer
+    does not have, ``class_axis`` moves the category axis, ``accept`` lists the named conventions the
+    peer is documented to follow. ``expect`` is the documented verdict (``"agrees"``, ``"conventions"``
+    or ``"differs"``): the test suite fails when the audit finds another (a new peer version that
+    changes behaviour is a finding). ``reading`` is our reading of a difference: which side is right
+    and why.
+    """
+
+    name: str
+    package: str
+    load: Callable[[], Callable[..., Any]]
+    backend: str = "numpy"
+    dtypes: tuple[str, ...] = ("float64",)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    accept: tuple[str, ...] = ()
+    class_axis: int | None = None
+    expect: str = "agrees"
+    reading: str = ""
 
 
 def collect(package: str, attribute: str) -> dict[str, Any]:
@@ -70,3 +98,13 @@ def override_for(method_id: str) -> Callable[..., Any] | None:
 def curated_for(method_id: str) -> tuple[Curated, ...]:
     """The curated hard cases of ``method_id`` (empty when none are written yet)."""
     return tuple(_table("CURATED").get(method_id, ()))
+
+
+def peers_for(method_id: str) -> tuple[Peer, ...]:
+    """The peer adapters of ``method_id`` (empty when none are written)."""
+    return tuple(_table("PEERS").get(method_id, ()))
+
+
+def all_peers() -> list[tuple[str, Peer]]:
+    """Every (method id, peer) pair, in method-id order."""
+    return [(method_id, peer) for method_id, peers in sorted(_table("PEERS").items()) for peer in peers]

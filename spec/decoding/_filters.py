@@ -269,22 +269,73 @@ def min_keep_binds(rule_count: Callable[[F64, Mapping[str, Any]], int]) -> Branc
     return Branch("min_tokens_to_keep binds", "the rule alone keeps fewer than min_tokens_to_keep tokens", hit)
 
 
-def _same_kept_multiset(inputs: Mapping[str, Any], params: Mapping[str, Any], ours: tuple[Any, ...],
-                        got: tuple[Any, ...]) -> bool:
-    """Per row, the kept logits (finite outputs) are the same multiset of values as ours: only the choice
-    among tied logits differs."""
+#: Logits more than this far below the row maximum have a float32 probability below 2^-126 (subnormal or 0):
+#: peers that select by probability in float32 cannot order them.
+UNDERFLOW_GAP = math.log(2.0**-126)
+
+
+def _kept_rows(ours: tuple[Any, ...], got: tuple[Any, ...]) -> list[tuple[Any, Any]] | None:
     a, b = np.asarray(ours[0], dtype=np.float64), np.asarray(got[0], dtype=np.float64)
     if a.shape != b.shape:
+        return None
+    return list(zip(rows(a), rows(b), strict=True))
+
+
+def _same_kept_multiset(inputs: Mapping[str, Any], params: Mapping[str, Any], ours: tuple[Any, ...],
+                        got: tuple[Any, ...]) -> bool:
+    """Per row, the kept logits (finite outputs) are the same multiset of values as ours — only the choice
+    among tied logits differs; logits in the float32 underflow region (``z − max z < log 2^-126``) count as
+    tied with each other (their float32 probabilities are subnormal or 0)."""
+    pairs = _kept_rows(ours, got)
+    if pairs is None:
         return False
-    for ra, rb in zip(rows(a), rows(b), strict=True):
-        if not np.array_equal(np.sort(ra[np.isfinite(ra)]), np.sort(rb[np.isfinite(rb)])):
+    z = rows(np.asarray(inputs["logits"], dtype=np.float64))
+    for zr, (ra, rb) in zip(z, pairs, strict=True):
+        floor = np.max(zr) + UNDERFLOW_GAP if np.any(np.isfinite(zr)) else -math.inf
+        ka = np.sort(np.where(ra[np.isfinite(ra)] < floor, -math.inf, ra[np.isfinite(ra)]))
+        kb = np.sort(np.where(rb[np.isfinite(rb)] < floor, -math.inf, rb[np.isfinite(rb)]))
+        if not np.array_equal(ka, kb):
             return False
     return True
+
+
+def _drops_underflow(inputs: Mapping[str, Any], params: Mapping[str, Any], ours: tuple[Any, ...],
+                     got: tuple[Any, ...]) -> bool:
+    """The peer keeps a subset of our tokens, and every token it drops besides ours lies in the float32
+    underflow region (its probability rounds to 0 there); ties as in :func:`_same_kept_multiset`."""
+    pairs = _kept_rows(ours, got)
+    if pairs is None:
+        return False
+    z = rows(np.asarray(inputs["logits"], dtype=np.float64))
+    for zr, (ra, rb) in zip(z, pairs, strict=True):
+        floor = np.max(zr) + UNDERFLOW_GAP
+        extra = np.isfinite(ra) & ~np.isfinite(rb)
+        if np.any(np.isfinite(rb) & ~np.isfinite(ra)) or np.any(extra & (zr >= floor)):
+            return False
+    return True
+
+
+def _keeps_underflow(inputs: Mapping[str, Any], params: Mapping[str, Any], ours: tuple[Any, ...],
+                     got: tuple[Any, ...]) -> bool:
+    """The peer keeps a superset of our tokens, every extra one in the float32 underflow region (a threshold
+    on probabilities that underflows to 0 removes nothing there)."""
+    return _drops_underflow(inputs, params, got, ours)
+
+
+#: min-p and similar rules compared on probabilities in float32: ``min_p · p_max`` below 2^-149 is 0, so
+#: tokens whose probability also underflows are not removed.
+THRESHOLD_UNDERFLOW = Difference(
+    "threshold underflow", "p < min_p · p_max removes every token below the threshold",
+    "transformers compares probabilities in the input dtype: in float32 a threshold below 2^-149 is 0 and "
+    "tokens whose probability underflows to 0 are kept", default="paper", name="threshold_underflow",
+    accepts=_keeps_underflow)
 
 
 #: The order among tied logits: peers that sort with ``torch.sort``/``torch.topk`` keep an unspecified one of
 #: equal-logit tokens at a cut; we keep the lowest index first.
 TIE_ORDER = Difference(
     "order among tied tokens", "the rule is defined on values; any order among equal logits",
-    "transformers' warpers sort with torch.sort / torch.topk, whose order among ties is unspecified "
-    "(ours: lowest index first)", default="paper", name="tie_order", accepts=_same_kept_multiset)
+    "transformers' warpers sort with torch.sort / torch.topk (on probabilities in the input dtype), whose order "
+    "among ties is unspecified (ours: lowest index first); in float32, tokens more than 87.3 nats below the "
+    "maximum all have probability <= 2^-126 and are tied too", default="paper", name="tie_order",
+    accepts=_same_kept_multiset)

@@ -26,8 +26,10 @@ from spec.decoding._filters import (
     MIN_KEEP,
     NEG_INF,
     NEG_INF_CUT,
+    THRESHOLD_UNDERFLOW,
     TIE_AT_CUT,
     TIE_ORDER,
+    _drops_underflow,
     decision_slack,
     entropy_rows,
     guarded,
@@ -239,7 +241,7 @@ register(MethodSpec(
               "min_tokens_to_keep tokens. Sort order among ties: lowest index first (HF's torch.sort is unstable).",
         differences=(Difference("top_p = 1", "keep every token of nonzero probability",
                                 "the bare HF warper also drops tokens whose probability underflows to 0", "paper",
-                                name="hf_drops_underflow"), TIE_ORDER),
+                                name="hf_drops_underflow", accepts=_drops_underflow), TIE_ORDER),
     ),
     inputs=(LOGITS,),
     params=(threshold("nucleus mass p in [0, 1]", "p", Interval(0.0, 1.0)), MIN_KEEP),
@@ -329,7 +331,7 @@ register(MethodSpec(
         notes="Compared as z - max z < log(min_p) (the same inequality, no underflow). The forced tokens are "
               "exactly min_tokens_to_keep (HF scatters topk indices), ties to the lowest index. Not invariant to "
               "temperature (vLLM applies it after temperature, llama.cpp before).",
-        differences=(TIE_ORDER,),
+        differences=(TIE_ORDER, THRESHOLD_UNDERFLOW),
     ),
     inputs=(LOGITS,),
     params=(threshold("relative threshold min_p in [0, 1]", "min_p", Interval(0.0, 1.0)), MIN_KEEP),

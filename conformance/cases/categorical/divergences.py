@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from conformance.cases import Curated
+from conformance.cases import Curated, Peer
 from conformance.cases.categorical._common import base_param, lead_shape, lift, lifted_case, regime
 from conformance.strategies import Case, dims_for, generic_case, logits, probs, representable
 from spec.model import MethodSpec
 
-__all__ = ["CASES", "CURATED"]
+__all__ = ["CASES", "CURATED", "PEERS"]
 
 
 @st.composite
@@ -123,5 +124,69 @@ CURATED: dict[str, tuple[Curated, ...]] = {
                 expected={"js": [0.1505149978319906]}),
         Curated("self_base_near_one", "JS(p, p) = 0 at base 1.05 (dividing by ln 1.05 magnifies rounding ~20x)",
                 {"p": [[0.25, 0.75]], "q": [[0.25, 0.75]]}, {"base": 1.05}, expected={"js": [0.0]}),
+    ),
+}
+
+
+# --------------------------------------------------------------------------- peers (entropy-atlas audit)
+
+
+def scipy_rel_entr_sum() -> Callable[..., Any]:
+    from scipy.special import rel_entr
+
+    def kl_divergence(p: Any, q: Any) -> Any:
+        return rel_entr(p, q).sum(axis=-1)
+
+    return kl_divergence
+
+
+def torch_kl_div() -> Callable[..., Any]:
+    import torch.nn.functional as F
+
+    def kl_divergence(p: Any, q: Any) -> Any:
+        return F.kl_div(q.log(), p, reduction="none").sum(-1)
+
+    return kl_divergence
+
+
+def torch_kl_div_logits() -> Callable[..., Any]:
+    import torch.nn.functional as F
+
+    def kl_divergence_from_logits(logits_p: Any, logits_q: Any) -> Any:
+        return F.kl_div(F.log_softmax(logits_q, -1), F.log_softmax(logits_p, -1), reduction="none",
+                        log_target=True).sum(-1)
+
+    return kl_divergence_from_logits
+
+
+def scipy_jensenshannon_squared() -> Callable[..., Any]:
+    from scipy.spatial.distance import jensenshannon
+
+    def js_divergence(p: Any, q: Any, *, base: float | None = None) -> Any:
+        return jensenshannon(p, q, base=base, axis=-1) ** 2
+
+    return js_divergence
+
+
+PEERS = {
+    "kl_divergence": (
+        Peer("scipy.special.rel_entr (summed)", "scipy", scipy_rel_entr_sum),
+        Peer("torch.nn.functional.kl_div(q.log(), p) (summed)", "torch", torch_kl_div, backend="torch-cpu",
+             dtypes=("float64", "float32"), expect="differs",
+             reading="kl_div computes p·(log p − log q) with log q = −inf where q = 0: a category with p = q = 0 gives "
+                     "0·∞ = NaN; 0·log(0/0) = 0 is the convention of the definition (and of scipy's rel_entr)"),
+    ),
+    "kl_divergence_from_logits": (
+        Peer("torch.nn.functional.kl_div(log_target=True) (summed)", "torch", torch_kl_div_logits,
+             backend="torch-cpu", dtypes=("float64", "float32"), expect="differs",
+             reading="with log_target=True torch computes exp(t)·(t − s): a −inf logit in both inputs gives "
+                     "0·(−inf + inf) = NaN for a category both distributions exclude; its contribution is 0"),
+    ),
+    "js_divergence": (
+        Peer("scipy.spatial.distance.jensenshannon (squared)", "scipy", scipy_jensenshannon_squared,
+             expect="differs",
+             reading="jensenshannon returns the distance sqrt(JS/...): for p close to q rounding makes the "
+                     "divergence slightly negative and sqrt returns NaN (a scipy bug; JS >= 0 by Jensen); ours "
+                     "sums p·log(p/m) terms directly, with no square root to fail"),
     ),
 }

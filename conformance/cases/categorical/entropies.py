@@ -16,12 +16,12 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from conformance.cases import Curated
+from conformance.cases import Curated, Peer
 from conformance.cases.categorical._common import base_param, interior, lifted_case, regime
 from conformance.strategies import Case, generic_case, representable
 from spec.model import MethodSpec
 
-__all__ = ["CASES", "CURATED"]
+__all__ = ["CASES", "CURATED", "PEERS"]
 
 
 def _entropy(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
@@ -166,5 +166,65 @@ CURATED: dict[str, tuple[Curated, ...]] = {
                 {"logits": [[2.0] * 8]}, {"p": 0.4, "k": None}, expected={"entropy": [1.0986122886648466]}),
         Curated("empty_support", "max π = e^5/(e^5 + 1) >= p = 0.5 with a -inf entry: S is empty, H = 0",
                 {"logits": [[5.0, NINF, 0.0]]}, {"p": 0.5, "k": None}, expected={"entropy": [0.0]}),
+    ),
+}
+
+
+# --------------------------------------------------------------------------- peers (entropy-atlas audit)
+
+
+def scipy_entropy() -> Callable[..., Any]:
+    from scipy.stats import entropy
+
+    return entropy  # type: ignore[no-any-return]
+
+
+def torch_categorical_entropy() -> Callable[..., Any]:
+    from torch.distributions import Categorical
+
+    def entropy(probs: Any, *, base: None = None) -> Any:
+        return Categorical(probs=probs, validate_args=False).entropy()
+
+    return entropy
+
+
+def torch_categorical_logits_entropy() -> Callable[..., Any]:
+    from torch.distributions import Categorical
+
+    def entropy_from_logits(logits: Any, *, temperature: float = 1.0) -> Any:
+        return Categorical(logits=logits, validate_args=False).entropy()
+
+    return entropy_from_logits
+
+
+def verl_entropy_from_logits() -> Callable[..., Any]:
+    from verl.utils.torch_functional import entropy_from_logits as verl_entropy
+
+    def entropy_from_logits(logits: Any, *, temperature: float = 1.0) -> Any:
+        return verl_entropy(logits)
+
+    return entropy_from_logits
+
+
+PEERS = {
+    "entropy": (
+        Peer("scipy.stats.entropy", "scipy", scipy_entropy, params={"axis": -1},
+             reading="scipy renormalises p silently; on simplex inputs the values agree"),
+        Peer("torch.distributions.Categorical(probs).entropy", "torch", torch_categorical_entropy,
+             backend="torch-cpu", dtypes=("float64", "float32"), params={"base": None}, expect="differs",
+             reading="values agree; the gradient differs by design: Categorical(probs=p) divides p by its sum, so "
+                     "autograd gives the gradient of H(p/Σp) (projected onto the simplex), not ∂H/∂p of the "
+                     "formula; use Categorical(logits=...) or a plain -Σ p log p when the raw gradient matters"),
+    ),
+    "entropy_from_logits": (
+        Peer("torch.distributions.Categorical(logits).entropy", "torch", torch_categorical_logits_entropy,
+             backend="torch-cpu", dtypes=("float64",), params={"temperature": 1.0}),
+        Peer("torch.distributions.Categorical(logits).entropy [float32]", "torch", torch_categorical_logits_entropy,
+             backend="torch-cpu", dtypes=("float32",), params={"temperature": 1.0}, expect="differs",
+             reading="torch normalises the logits as z − logsumexp(z) in the input dtype: at |z| ~ 1e3 float32 keeps "
+                     "only ~4 digits of the entropy (ours subtracts the row max first and accumulates in float32 "
+                     "from the shifted logits); float64 agrees"),
+        Peer("verl.utils.torch_functional.entropy_from_logits", "verl", verl_entropy_from_logits,
+             backend="torch-cpu", dtypes=("float64", "float32"), params={"temperature": 1.0}),
     ),
 }

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.cases import Curated
+from conformance.cases import Curated, Peer
 from conformance.cases.categorical._common import interior, regime
 from conformance.strategies import Case, class_index, dims_for, logits, probs, weights
 from spec.model import MethodSpec
 
-__all__ = ["CASES", "CURATED"]
+__all__ = ["CASES", "CURATED", "PEERS"]
 
 IGNORE = -100
 
@@ -95,5 +95,25 @@ CURATED: dict[str, tuple[Curated, ...]] = {
                 "0.7 ln 2 + 0.1 (ln 2 + ln 2) = 0.9 ln 2", {"logits": [[0.0, NINF, 0.0]], "target": np.array([0]),
                                                            "weight": [1.0, 0.0, 1.0]},
                 {"label_smoothing": 0.3, "reduction": "none"}, expected={"loss": [0.6238324625039507]}),
+    ),
+}
+
+
+# --------------------------------------------------------------------------- peers (entropy-atlas audit)
+
+
+def torch_cross_entropy() -> Callable[..., Any]:
+    from torch.nn.functional import cross_entropy
+
+    return cross_entropy
+
+
+PEERS = {
+    "cross_entropy": (
+        Peer("torch.nn.functional.cross_entropy", "torch", torch_cross_entropy, backend="torch-cpu",
+             dtypes=("float64", "float32", "bfloat16"), class_axis=1, expect="conventions",
+             accept=("cross_entropy:all_ignored_nan", "cross_entropy:neginf_zero_coefficient_nan"),
+             reading="a mean over zero total weight and 0·(−inf) are NaN in torch; we return 0 (a defined "
+                     "limit, never NaN) — torch's NaN poisons a training step on an all-padding batch"),
     ),
 }

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.cases import Curated
+from conformance.cases import Curated, Peer
 from conformance.cases.decoding._draws import batch_and_vocab, logits_for
 from conformance.strategies import Case, largest_below_one, representable
 from spec.model import MethodSpec
 
-__all__ = ["CASES", "CURATED"]
+__all__ = ["CASES", "CURATED", "PEERS"]
 
 NEG = -math.inf
 _MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38, "bfloat16": 3.3895313892515355e38,
@@ -112,4 +112,25 @@ CURATED: dict[str, tuple[Curated, ...]] = {
         Curated("last finite", "p = 1/2, 0 (-inf), 1/2: u = 0.9 > C_0 = 1/2 picks index 2 (after the -inf)",
                 {"logits": [[0.0, NEG, 0.0]], "uniforms": [0.9]}, {}, {"tokens": [2]}),
     ),
+}
+
+
+# --------------------------------------------------------------------------- peers (entropy-atlas audit)
+
+
+def hf_temperature() -> Callable[..., Any]:
+    import torch
+    from transformers.generation.logits_process import TemperatureLogitsWarper
+
+    def temperature_scale(logits: Any, temperature: float) -> Any:
+        scores = logits.reshape(-1, logits.shape[-1])
+        ids = torch.zeros((scores.shape[0], 1), dtype=torch.long)
+        return TemperatureLogitsWarper(temperature)(ids, scores).reshape(logits.shape)
+
+    return temperature_scale
+
+
+PEERS = {
+    "temperature_scale": (Peer("transformers TemperatureLogitsWarper", "transformers", hf_temperature,
+                               backend="torch-cpu", dtypes=("float64", "float32")),),
 }

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.cases import Curated
+from conformance.cases import Curated, Peer
 from conformance.cases.decoding._draws import batch_and_vocab, logits_for, min_keep, pick, probs_sorted, row0
 from conformance.strategies import Case
 from spec.decoding.truncation import TYPICAL_SCORE_RESOLUTION
 from spec.model import MethodSpec
 
-__all__ = ["CASES", "CURATED"]
+__all__ = ["CASES", "CURATED", "PEERS"]
 
 NEG = -math.inf
 
@@ -254,4 +254,60 @@ CURATED: dict[str, tuple[Curated, ...]] = {
                 "forces four", {"logits": [0.0] * 8}, {"alpha": 0.1, "min_tokens_to_keep": 4},
                 {"logits": [0.0] * 4 + [NEG] * 4}),
     ),
+}
+
+
+# --------------------------------------------------------------------------- peers (entropy-atlas audit)
+
+
+def hf_warper(name: str, drop: tuple[str, ...] = ()) -> Callable[[], Callable[..., Any]]:
+    """A loader of transformers' ``<name>`` as a filter with our signature: the first positional parameter
+    is the warper's first constructor argument, keywords pass through except ``drop`` (our parameters the
+    warper does not have, pinned to the value it implies); rows are flattened to (N, V)."""
+
+    def load() -> Callable[..., Any]:
+        import torch
+        from transformers.generation import logits_process
+
+        cls = getattr(logits_process, name)
+
+        def hf_filter(logits: Any, *args: Any, **kwargs: Any) -> Any:
+            warper = cls(*args, **{k: v for k, v in kwargs.items() if k not in drop})
+            scores = logits.reshape(-1, logits.shape[-1])
+            ids = torch.zeros((scores.shape[0], 1), dtype=torch.long)
+            return warper(ids, scores).reshape(logits.shape)
+
+        hf_filter.__name__ = name
+        return hf_filter
+
+    return load
+
+
+def _hf_peer(name: str, drop: tuple[str, ...] = (), **kw: Any) -> Peer:
+    return Peer(f"transformers {name}", "transformers", hf_warper(name, drop), backend="torch-cpu",
+                dtypes=("float64", "float32"), **kw)
+
+
+_TIES = ("HF sorts with torch.sort/topk, whose order among tied logits is unspecified; the rule is defined on "
+         "values, so any choice among equal logits at the cut is correct")
+
+_EMPTY = ("raises RuntimeError on a batch of 0 rows (a reshape(-1) of an empty tensor inside the warper); an "
+          "empty batch is a legal input with an empty output")
+
+PEERS = {
+    "top_p_filter": (_hf_peer("TopPLogitsWarper",
+                              accept=("top_p_filter:tie_order", "top_p_filter:hf_drops_underflow"),
+                              expect="conventions", reading=_TIES + "; at p = 1 HF also drops tokens whose "
+                              "probability underflows to 0 (p = 1 should keep every token of nonzero probability)"),),
+    "top_k_filter": (_hf_peer("TopKLogitsWarper", drop=("ties",), params={"ties": "keep"}),),
+    "min_p_filter": (_hf_peer("MinPLogitsWarper", accept=("min_p_filter:tie_order",
+                                                          "min_p_filter:threshold_underflow"),
+                              expect="conventions", reading=_TIES + "; in float32 a min_p · p_max below 2^-149 "
+                              "underflows to 0 and keeps tokens whose probability underflows too"),),
+    "typical_filter": (_hf_peer("TypicalLogitsWarper"),),
+    "epsilon_filter": (_hf_peer("EpsilonLogitsWarper"),),
+    "eta_filter": (_hf_peer("EtaLogitsWarper", expect="differs", reading=_EMPTY),),
+    "top_h_filter": (_hf_peer("TopHLogitsWarper", drop=("criterion", "top_n", "temperature", "min_tokens_to_keep"),
+                              params={"criterion": "hf", "top_n": 100, "temperature": 1.0, "min_tokens_to_keep": 1},
+                              accept=("top_h_filter:tie_order",), expect="differs", reading=_EMPTY),),
 }
