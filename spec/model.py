@@ -109,7 +109,8 @@ class Difference:
     reference with these parameters — the ``flag`` parameter set to the other value), ``other`` (a function
     computing its outputs, see :data:`OtherForm`) or ``accepts`` (a relation, see :data:`Acceptance`).
     ``breaks`` lists the spec's properties that the other form does not satisfy (they are not checked
-    while the convention is accepted).
+    while the convention is accepted); ``undetached`` the stop-gradient inputs that the other form lets
+    gradients flow into (values unchanged: ``other`` then returns None).
     """
 
     topic: str
@@ -122,6 +123,7 @@ class Difference:
     other: OtherForm | None = None
     accepts: Acceptance | None = None
     breaks: tuple[str, ...] = ()
+    undetached: tuple[str, ...] = ()
 
     @property
     def executable(self) -> bool:

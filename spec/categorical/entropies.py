@@ -298,6 +298,16 @@ def _efl_uniform(ctx: PropertyContext) -> None:
     assert ctx.close(h, np.full(h.shape, math.log(z.shape[-1]))), f"constant logits: {h} != log V"
 
 
+def _neginf_row_nan(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """verl's Σ softmax(z)·z: a row with a -inf logit is NaN (0·(−inf))."""
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    bad = np.any(np.isneginf(z), axis=-1)
+    if not np.any(bad):
+        return None
+    (ours,) = reference(inputs, params)
+    return (np.where(bad, math.nan, ours),)
+
+
 register(MethodSpec(
     id="entropy_from_logits",
     family="categorical",
@@ -313,6 +323,12 @@ register(MethodSpec(
         notes="Stable form: the row max is subtracted before dividing by T, so any T > 0 is safe; -inf "
               "logits are masked categories. Reductions over tokens (mean_token_entropy) are left to the "
               "caller (per-token output).",
+        differences=(
+            Difference("masked (-inf) logits", "a -inf logit is a category of probability 0 (0·log 0 = 0)",
+                       "verl 0.9.1 utils.torch_functional.entropy_from_logits computes logsumexp(z) − Σ softmax(z)·z: "
+                       "0·(−inf) = NaN on any row with a -inf logit", default="paper", name="neginf_row_nan",
+                       other=_neginf_row_nan),
+        ),
     ),
     inputs=(LOGITS_DIFF,),
     params=(AXIS, TEMPERATURE),

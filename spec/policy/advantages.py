@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -169,6 +170,23 @@ ADVANTAGE_SCALE = Scale("scale='std': max(1, sqrt(G_max − 1), largest |r|) (|A
                         "|r|/(1+eps) alone); scale='none': max(1, largest |r|)", _advantage_scale)
 
 
+def _zero_std_nan(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """verl with eps = 0: a group of two or more equal rewards gives (r − mean)/0 = 0/0 = NaN."""
+    if params.get("scale", "std") != "std" or float(params.get("eps", 1e-6)) != 0.0:
+        return None
+    r = np.asarray(inputs["rewards"], dtype=np.float64)
+    g = np.asarray(inputs["group_ids"])
+    bad = np.zeros(r.shape, dtype=bool)
+    for label in np.unique(g):
+        members = g == label
+        if members.sum() >= 2 and np.all(r[members] == r[members][0]):
+            bad |= members
+    if not np.any(bad):
+        return None
+    (ours,) = reference(inputs, params)
+    return (np.where(bad, math.nan, ours),)
+
+
 register(MethodSpec(
     id="group_advantages",
     family="policy",
@@ -194,6 +212,9 @@ register(MethodSpec(
                        "only centres", "paper", "scale", name="dr_grpo_centred", params={"scale": "none"}),
             Difference("groups of size 1", "undefined (G ≥ 2)", "verl: mean 0, std 1 (A = r/(1+eps)); torch.std of "
                        "one value would be NaN", "code", None, name="singleton_std_nan"),
+            Difference("zero std with eps = 0", "undefined (0/0)",
+                       "verl (and TRL) divide 0 by 0: NaN for a group of equal rewards when eps = 0; we return A = 0",
+                       "paper", None, name="zero_std_nan", other=_zero_std_nan),
         ),
     ),
     inputs=(

@@ -7,7 +7,6 @@ definitions, never calling the reference); SymPy is imported only inside the der
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,31 +60,35 @@ from spec.scales import finite_magnitude
 # --------------------------------------------------------------------------- the other forms of the differences
 
 
-def _rows_sum(inputs: Mapping[str, Any]) -> Any:
-    return np.sum(np.asarray(inputs["mask"], dtype=np.float64), axis=-1)
+def verl_agg_loss(x: Any, m: Any, mode: str) -> Any:
+    """verl 0.9.1 ``trainer.ppo.core_algos.agg_loss`` (dp_size = 1), transcribed: token-mean Σ x·m / Σ m;
+    seq-mean-token-sum[-norm] Σ_rows (Σ_t x·m) / #non-empty rows [/ T]; seq-mean-token-mean Σ_rows
+    (Σ_t x·m)/(Σ_t m + 1e-8) over the non-empty rows / #non-empty rows. A zero denominator gives NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    m = np.asarray(m, dtype=np.float64)
+    xm = np.where(m > 0, x * m, 0.0)
+    count = m.sum(axis=-1)
+    nonempty = float(np.sum(count > 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if mode == "token-mean":
+            return np.asarray(xm.sum() / m.sum())
+        if mode in ("seq-mean-token-sum", "seq-mean-token-sum-norm"):
+            out = np.sum(np.where(count > 0, xm.sum(axis=-1), 0.0)) / nonempty
+            return np.asarray(out / m.shape[-1] if mode == "seq-mean-token-sum-norm" else out)
+        rows = xm.sum(axis=-1) / (count + 1e-8)
+        return np.asarray(np.sum(np.where(count > 0, rows, 0.0)) / nonempty)
 
 
-def _verl_norm_times_batch(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
-    """verl ``agg_loss`` seq-mean-token-sum-norm: Σ x·m / T, i.e. B × ours."""
-    if params.get("mode") != "seq-mean-token-sum-norm" or params.get("max_length") is not None:
+def _verl_agg(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    """The other form ``verl_agg_loss``: verl's aggregation of our per-token values (``aggregate``'s input, or a
+    policy loss's ``mode='none'`` output); None where it equals ours."""
+    mode = str(params.get("mode", "token-mean"))
+    if mode == "none" or params.get("max_length") is not None:
         return None
+    x = (inputs["values"] if "values" in inputs else reference(inputs, {**params, "mode": "none"})[0])
+    theirs = verl_agg_loss(x, inputs["mask"], mode)
     (ours,) = reference(inputs, params)
-    b = np.asarray(inputs["values"]).shape[0]
-    return None if b == 1 else (ours * b,)
-
-
-def _verl_empty_row_nan(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
-    """verl seq-mean-token-mean: an empty row divides by zero (NaN)."""
-    if params.get("mode", "token-mean") != "seq-mean-token-mean" or not np.any(_rows_sum(inputs) == 0):
-        return None
-    return (np.asarray(math.nan),)
-
-
-def _verl_empty_mask_nan(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
-    """verl masked_mean with an empty mask: 0/0 = NaN (token-mean)."""
-    if params.get("mode", "token-mean") != "token-mean" or float(np.sum(_rows_sum(inputs))) != 0.0:
-        return None
-    return (np.asarray(math.nan),)
+    return None if np.allclose(theirs, ours, rtol=1e-15, atol=0.0) else (theirs,)
 
 
 def _verl_log_ratio_clamp(reference: Any, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
@@ -220,16 +223,15 @@ register(MethodSpec(
         differences=(
             Difference("seq-mean-token-sum-norm normaliser",
                        "Dr. GRPO: divide the token sum by a constant (MAX_TOKENS), independent of lengths",
-                       "verl agg_loss divides Σ x·m by T = loss_mask.shape[-1] only (not by B), i.e. verl = B × ours; "
-                       "TRL dr_grpo divides by B·max_completion_length = ours",
-                       "peer", "max_length", name="verl_norm_times_batch", other=_verl_norm_times_batch),
-            Difference("empty rows in seq-mean-token-mean",
-                       "undefined",
-                       "verl divides by a zero row count (NaN); TRL clamps the count to 1 (row counts as 0)",
-                       "paper", None, name="verl_empty_row_nan", other=_verl_empty_row_nan),
-            Difference("empty mask in token-mean",
-                       "undefined", "verl masked_mean gives NaN (0/0; some versions add 1e-8 to the count); TRL clamps "
-                       "the count to 1", "paper", None, name="verl_empty_mask_nan", other=_verl_empty_mask_nan),
+                       "verl 0.9.1 agg_loss divides by #non-empty rows × T (T = loss_mask.shape[-1]; older verl "
+                       "divided by T only); TRL dr_grpo divides by B·max_completion_length = ours",
+                       "peer", "max_length", name="constant_normaliser"),
+            Difference("empty rows and empty batches",
+                       "Σ x·m / Σ m per row; empty rows count in seq-mean-token-sum (as 0), a batch without a valid "
+                       "token gives 0",
+                       "verl 0.9.1 agg_loss averages the seq-mean modes over the non-empty rows only, adds 1e-8 to "
+                       "the row counts of seq-mean-token-mean and divides 0 by 0 (NaN) for a batch without a valid "
+                       "token; TRL clamps counts to 1", "paper", None, name="verl_agg_loss", other=_verl_agg),
         ),
     ),
     inputs=(
@@ -351,10 +353,14 @@ PPO_DIFFS = (
                "paper", None, name="verl_log_ratio_clamp", other=_verl_log_ratio_clamp),
     Difference("clip-higher", "PPO: one ε; DAPO: ε_high > ε_low", "verl clip_ratio_low/clip_ratio_high", "code",
                "clip_high", name="single_epsilon", other=_single_epsilon),
-    Difference("empty mask in token-mean", "undefined", "verl agg_loss / masked_mean: 0/0 = NaN", "paper", None,
-               name="verl_empty_mask_nan", other=_verl_empty_mask_nan),
-    Difference("empty rows in seq-mean-token-mean", "undefined", "verl agg_loss: a zero row count gives NaN", "paper",
-               None, name="verl_empty_row_nan", other=_verl_empty_row_nan),
+    Difference("aggregation", "the paper's token-mean / sequence means over the mask",
+               "verl 0.9.1 compute_policy_loss_vanilla aggregates with agg_loss: seq-mean modes over the non-empty "
+               "rows only, 1e-8 added to row counts, NaN for a batch without a valid token (see aggregate)", "paper",
+               None, name="verl_agg_loss", other=_verl_agg),
+    Difference("stop-gradient inputs", "old_log_prob and advantages are constants of the surrogate",
+               "verl does not detach them (its trainer never passes tensors that require grad there)", "paper", None,
+               name="verl_undetached_inputs", other=lambda reference, inputs, params: None,
+               undetached=("old_log_prob", "advantages")),
 )
 
 #: Where the PPO loss has no derivative with respect to log_prob (documented for the gradient check).

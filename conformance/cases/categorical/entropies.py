@@ -225,6 +225,14 @@ PEERS = {
                      "only ~4 digits of the entropy (ours subtracts the row max first and accumulates in float32 "
                      "from the shifted logits); float64 agrees"),
         Peer("verl.utils.torch_functional.entropy_from_logits", "verl", verl_entropy_from_logits,
-             backend="torch-cpu", dtypes=("float64", "float32"), params={"temperature": 1.0}),
+             backend="torch-cpu", dtypes=("float64",), params={"temperature": 1.0},
+             accept=("entropy_from_logits:neginf_row_nan",), expect="conventions",
+             reading="verl's logsumexp(z) − Σ softmax(z)·z is NaN on rows with masked (−inf) logits, which "
+                     "vocabulary masking produces; the entropy of such a row is defined (0·log 0 = 0)"),
+        Peer("verl.utils.torch_functional.entropy_from_logits [float32]", "verl", verl_entropy_from_logits,
+             backend="torch-cpu", dtypes=("float32",), params={"temperature": 1.0},
+             accept=("entropy_from_logits:neginf_row_nan",), expect="differs",
+             reading="logsumexp(z) − Σ softmax(z)·z cancels in float32 at large |z| (|z| ~ 1e3 leaves ~4 digits); "
+                     "ours works on z − max z"),
     ),
 }

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.cases import Curated
+from conformance.cases import Curated, Peer
 from conformance.cases.policy._draws import params
 from conformance.strategies import Case, group_ids, reals, representable
 from spec.model import MethodSpec
 
-__all__ = ["CASES", "CURATED"]
+__all__ = ["CASES", "CURATED", "PEERS"]
 
 
 def group_cases(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
@@ -62,5 +62,37 @@ CURATED: dict[str, tuple[Curated, ...]] = {
                 {"advantages": _a([-1.0, 0.0, 1.0, 5.0])}),
         Curated("group of size one", "alone in its group: r/(1 + eps) = 2/1.5", {"rewards": _a([2.0]),
                 "group_ids": _g([7])}, {"eps": 0.5}, {"advantages": _a([4.0 / 3.0])}),
+    ),
+}
+
+
+# --------------------------------------------------------------------------- peers (entropy-atlas audit)
+
+
+def verl_grpo_advantage() -> Callable[..., Any]:
+    import torch
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    def group_advantages(rewards: Any, group_ids: Any, *, scale: str = "std", eps: float = 1e-6) -> Any:
+        scores = rewards[:, None]
+        adv, _returns = compute_grpo_outcome_advantage(scores, torch.ones_like(scores), group_ids.numpy(),
+                                                       epsilon=eps, norm_adv_by_std_in_grpo=scale == "std")
+        return adv[:, 0]
+
+    return group_advantages
+
+
+PEERS = {
+    "group_advantages": (
+        Peer("verl.trainer.ppo.core_algos.compute_grpo_outcome_advantage", "verl", verl_grpo_advantage,
+             backend="torch-cpu", dtypes=("float32",), accept=("group_advantages:zero_std_nan",),
+             expect="conventions",
+             reading="with epsilon = 0 a group of equal rewards is 0/0 = NaN in verl; every response of such a "
+                     "group has advantage 0 (nothing to prefer)"),
+        Peer("verl.trainer.ppo.core_algos.compute_grpo_outcome_advantage [float64]", "verl", verl_grpo_advantage,
+             backend="torch-cpu", dtypes=("float64",), expect="differs", accept=("group_advantages:zero_std_nan",),
+             reading="a group of one response gets mean torch.tensor(0.0) and std torch.tensor(1.0), float32 "
+                     "constants: std + eps is rounded to float32 (1 + 1e-6 → 1.00000095), so float64 rewards of "
+                     "singleton groups lose ~5e-8 relative; float32 agrees"),
     ),
 }

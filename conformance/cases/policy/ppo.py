@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.cases import Curated
+from conformance.cases import Curated, Peer
 from conformance.cases.policy._draws import case, dims, loss_inputs, params, seq_mask
 from conformance.strategies import Case, log_probs, reals, representable
 from spec.model import MethodSpec
 
-__all__ = ["CASES", "CURATED"]
+__all__ = ["CASES", "CURATED", "PEERS"]
 
 AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
 
@@ -153,5 +153,78 @@ CURATED: dict[str, tuple[Curated, ...]] = {
         Curated("abs and k1", "d = (−0.5, 0.25): |d| = (0.5, 0.25)",
                 {"log_prob": _a([[-1.5, -0.75]]), "ref_log_prob": _a([[-1.0, -1.0]])}, {"kind": "abs"},
                 {"penalty": _a([[0.5, 0.25]])}),
+    ),
+}
+
+
+# --------------------------------------------------------------------------- peers (entropy-atlas audit)
+
+
+class VerlConfig(dict[str, Any]):
+    """The attributes and ``get`` that verl's policy losses read from an ``ActorConfig``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def verl_agg_loss() -> Callable[..., Any]:
+    from verl.trainer.ppo.core_algos import agg_loss
+
+    def aggregate(values: Any, mask: Any, mode: str, *, max_length: int | None = None) -> Any:
+        return agg_loss(values, mask.to(values.dtype), mode)
+
+    return aggregate
+
+
+def verl_policy_loss_vanilla() -> Callable[..., Any]:
+    from verl.trainer.ppo.core_algos import compute_policy_loss_vanilla
+
+    def ppo_clip_loss(log_prob: Any, old_log_prob: Any, advantages: Any, mask: Any, *, clip_low: float = 0.2,
+                      clip_high: float = 0.2, dual_clip: float | None = None, mode: str = "token-mean") -> Any:
+        config = VerlConfig(clip_ratio=clip_low, clip_ratio_low=clip_low, clip_ratio_high=clip_high,
+                            clip_ratio_c=3.0 if dual_clip is None else dual_clip, global_batch_info={})
+        loss, _metrics = compute_policy_loss_vanilla(old_log_prob, log_prob, advantages, mask.to(log_prob.dtype),
+                                                     loss_agg_mode=mode, config=config)
+        return loss
+
+    return ppo_clip_loss
+
+
+VERL_KL = {"k1": "k1", "abs": "abs", "k2": "k2", "k3": "k3"}
+
+
+def verl_kl_penalty() -> Callable[..., Any]:
+    from verl.trainer.ppo.core_algos import kl_penalty as verl_kl
+
+    def kl_penalty(log_prob: Any, ref_log_prob: Any, kind: str) -> Any:
+        return verl_kl(log_prob, ref_log_prob, VERL_KL[kind])
+
+    return kl_penalty
+
+
+_VERL = dict(package="verl", backend="torch-cpu", dtypes=("float64", "float32"))
+
+PEERS = {
+    "aggregate": (
+        Peer("verl.trainer.ppo.core_algos.agg_loss", load=verl_agg_loss, params={"max_length": None},
+             accept=("aggregate:verl_agg_loss",), expect="conventions",
+             reading="verl averages the sequence modes over the non-empty rows only, adds 1e-8 to row counts and "
+                     "gives NaN (0/0) for an all-padding micro-batch; we count empty rows as 0 and return 0", **_VERL),
+    ),
+    "ppo_clip_loss": tuple(
+        Peer(f"verl.trainer.ppo.core_algos.compute_policy_loss_vanilla [{mode}]", load=verl_policy_loss_vanilla,
+             params={"mode": mode},
+             accept=("ppo_clip_loss:verl_dual_clip", "ppo_clip_loss:verl_log_ratio_clamp",
+                     "ppo_clip_loss:verl_agg_loss", "ppo_clip_loss:verl_undetached_inputs"),
+             expect="conventions",
+             reading="verl always applies dual clip (clip_ratio_c = 3.0), clamps logp − old to [−20, 20], "
+                     "aggregates with its agg_loss (see aggregate) and does not detach old_log_prob/advantages; the "
+                     "paper's PPO has none of these (verl has no mode='none')", **_VERL)
+        for mode in ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")),
+    "kl_penalty": (
+        Peer("verl.trainer.ppo.core_algos.kl_penalty", load=verl_kl_penalty, **_VERL),
     ),
 }
