@@ -3,6 +3,10 @@
 A mutant is *killed* when some job of the ``ci`` profile fails on it (values first, then
 properties, errors, and gradients for Torch mutants of differentiable methods); it *survives*
 otherwise. A mutant that is only a stub (raises ``NotImplementedError``) is never counted as killed.
+
+Mutants run through the public path a user takes for their own code, :func:`conformance.api.check`
+(third-party mode: the errors level accepts any ``ValueError``/``TypeError``), so the kill table is
+also evidence that ``entropy-atlas check`` catches these bugs.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from conformance.api import check
 from conformance.backends import get_backend
 from conformance.mutants import Mutant, all_mutants, mutants_for
-from conformance.runner import Job, run_job
 from spec.registry import get
 
 __all__ = ["MutantResult", "kill_table", "run_mutant", "run_mutants"]
@@ -49,7 +53,6 @@ def _levels(method_id: str, mutant: Mutant) -> list[str]:
 
 def run_mutant(method_id: str, mutant: Mutant, *, profile: str = "ci") -> MutantResult:
     """Run one mutant until a level kills it."""
-    spec = get(method_id)
     backend = get_backend(mutant.backend)
     start = time.perf_counter()
     result = MutantResult(method_id, mutant.name, mutant.description, False, backend=backend.name)
@@ -60,7 +63,7 @@ def run_mutant(method_id: str, mutant: Mutant, *, profile: str = "ci") -> Mutant
         for level in _levels(method_id, mutant):
             if level == "gradients" and dtype not in ("float64", "float32"):
                 continue
-            r = run_job(Job(spec, backend, dtype, level, fn=mutant.fn), profile=profile)
+            (r,) = check(mutant.fn, method_id, backend=backend.name, dtypes=(dtype,), levels=(level,), profile=profile)
             if r.status == "fail" and "NotImplementedError" not in r.message:
                 result.killed, result.level, result.dtype, result.message = True, level, dtype, r.message
                 result.seconds = time.perf_counter() - start

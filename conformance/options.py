@@ -4,7 +4,8 @@
 else's function can be audited without writing a wrapper module:
 
 * ``params`` — parameters pinned to one value (``--param mode=token-mean``): every drawn and curated
-  case holds them, and properties that would change them do not run;
+  case holds them, and properties that would change them do not run; a pinned parameter that the
+  function's signature does not have is held fixed but not passed;
 * ``accept`` — named conventions (``--accept cross_entropy:all_ignored_nan``): the documented other
   forms of the spec's differences (:class:`spec.model.Difference`) that the implementation may follow;
   a case passes when it matches our reference *or* an accepted convention, and the report counts the
@@ -111,8 +112,33 @@ def _move(x: Any, source: int, axis: int) -> Any:
     return x if src == target else xp.moveaxis(x, src, target)
 
 
+def _accepted_keywords(fn: Callable[..., Any]) -> set[str] | None:
+    """The keyword names ``fn`` accepts, or None when it takes ``**kwargs`` or has no inspectable signature."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return {name for name, p in sig.parameters.items() if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+
+
 def adapt(fn: Callable[..., Any], spec: MethodSpec, options: CheckOptions) -> Callable[..., Any]:
-    """``fn`` wrapped so that it sees categories on ``options.class_axis`` (identity when not set)."""
+    """``fn`` wrapped so that it sees categories on ``options.class_axis``, and so that pinned parameters its
+    signature does not have are held fixed in the cases but not passed (a token-mean-only loss has no ``mode``)."""
+    accepted = _accepted_keywords(fn)
+    hidden = {k for k in options.params if accepted is not None and k not in accepted}
+    if hidden:
+        inner = fn
+
+        def without_hidden(*args: Any, **kwargs: Any) -> Any:
+            return inner(*args, **{k: v for k, v in kwargs.items() if k not in hidden})
+
+        without_hidden.__name__ = getattr(fn, "__name__", "adapted")
+        without_hidden.__wrapped__ = fn  # type: ignore[attr-defined]
+        fn = without_hidden
     axis = options.class_axis
     symbol = category_symbol(spec)
     if axis is None or symbol is None:

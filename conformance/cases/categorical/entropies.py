@@ -183,7 +183,8 @@ def torch_categorical_entropy() -> Callable[..., Any]:
     from torch.distributions import Categorical
 
     def entropy(probs: Any, *, base: None = None) -> Any:
-        return Categorical(probs=probs, validate_args=False).entropy()
+        dist: Any = Categorical(probs=probs, validate_args=False)
+        return dist.entropy()
 
     return entropy
 
@@ -192,7 +193,8 @@ def torch_categorical_logits_entropy() -> Callable[..., Any]:
     from torch.distributions import Categorical
 
     def entropy_from_logits(logits: Any, *, temperature: float = 1.0) -> Any:
-        return Categorical(logits=logits, validate_args=False).entropy()
+        dist: Any = Categorical(logits=logits, validate_args=False)
+        return dist.entropy()
 
     return entropy_from_logits
 

@@ -205,7 +205,7 @@ def verl_kl_penalty() -> Callable[..., Any]:
     return kl_penalty
 
 
-_VERL = dict(package="verl", backend="torch-cpu", dtypes=("float64", "float32"))
+_VERL: dict[str, Any] = {"package": "verl", "backend": "torch-cpu", "dtypes": ("float64", "float32")}
 
 PEERS = {
     "aggregate": (
