@@ -37,13 +37,30 @@ def group_modules(package: str) -> list[ModuleType]:
 
 
 def load_groups(package: str, namespace: dict[str, Any]) -> list[str]:
-    """Import the groups of ``package``, copy their ``__all__`` names into ``namespace``; return the names."""
+    """Import the groups of ``package``, copy their ``__all__`` names into ``namespace``; return the names.
+
+    In the ``reference`` and ``accelerated`` layers every exported method (a name registered as a method id)
+    is exported with the input rules of :mod:`spec.inputs` applied: ``reference.<family>.<id>`` and
+    ``accelerated.<family>.<id>`` accept and reject the same array arguments.
+    """
+    layer, _, family = package.partition(".")
+    registered: set[str] = set()
+    if layer in ("reference", "accelerated"):
+        from spec.registry import all_specs
+
+        importlib.import_module(f"spec.{family}")
+        registered = {s.id for s in all_specs()}
     names: list[str] = []
     for module in group_modules(package):
         for name in getattr(module, "__all__", ()):
-            if name in namespace and namespace[name] is not getattr(module, name):
+            obj = getattr(module, name)
+            if name in namespace and getattr(namespace[name], "__wrapped__", namespace[name]) is not obj:
                 raise ImportError(f"{package}: {name!r} is exported by two group modules")
-            namespace[name] = getattr(module, name)
+            if name in registered and callable(obj):
+                from spec.inputs import with_input_rules
+
+                obj = with_input_rules(obj, name, "reference" if layer == "reference" else "accelerated")
+            namespace[name] = obj
             names.append(name)
     return sorted(names)
 

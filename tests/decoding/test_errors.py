@@ -64,10 +64,6 @@ class TestLogitsErrors:
             impl(backend, name)(conv(np.array(1.0)), **FILTERS[name])
 
     def test_integer_logits(self, name: str, backend: str, conv: Callable[[np.ndarray], Any]) -> None:
-        if backend == "reference":  # the reference converts array-likes to float64
-            ints = impl(backend, name)(np.array([1, 2, 3]), **FILTERS[name])
-            np.testing.assert_array_equal(ints, impl(backend, name)(np.array([1.0, 2.0, 3.0]), **FILTERS[name]))
-            return
         with pytest.raises(DTypeError, match="'logits'"):
             impl(backend, name)(conv(np.array([1, 2, 3])), **FILTERS[name])
 
