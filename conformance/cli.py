@@ -171,11 +171,36 @@ def cmd_conform(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "fail" for r in results) else 0
 
 
+def _peer(method_id: str, name: str) -> Any:
+    from conformance.cases import peers_for
+
+    peers = {p.name: p for p in peers_for(method_id)}
+    if name not in peers:
+        raise UsageError(f"--peer {name}: {method_id} has no such peer adapter{nearest(name, list(peers))}; its "
+                         f"peers: {', '.join(peers) or 'none'}")
+    return peers[name]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     spec = method(args.method)
     _check_selection(args)
-    fn = load_callable(args.impl)
-    params = dict(_parse_param(spec, p) for p in args.param or [])
+    if (args.impl is None) == (args.peer is None):
+        raise UsageError("check needs exactly one of --impl package.module:function or --peer NAME")
+    params: dict[str, object] = {}
+    if args.peer is not None:  # a built-in adapter: its backend, dtypes, pins and layout unless given here
+        peer = _peer(spec.id, args.peer)
+        try:
+            fn = peer.load()
+        except ImportError as exc:
+            raise UsageError(f"--peer {args.peer}: {peer.package} is not installed ({exc})") from None
+        params.update(peer.params)
+        args.backend = args.backend or peer.backend
+        args.dtype = args.dtype or list(peer.dtypes)
+        args.class_axis = peer.class_axis if args.class_axis is None else args.class_axis
+    else:
+        fn = load_callable(args.impl)
+    args.backend = args.backend or "numpy"
+    params.update(dict(_parse_param(spec, p) for p in args.param or []))
     levels = args.level
     if levels is None and args.errors:
         levels = None  # defaults plus errors, below
@@ -349,9 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_conform)
 
     p = sub.add_parser("check", help="check a third-party implementation against the reference")
-    p.add_argument("--impl", required=True, help="package.module:function or file.py:function")
+    p.add_argument("--impl", help="package.module:function or file.py:function")
+    p.add_argument("--peer", help="a built-in peer adapter by name (entropy-atlas audit lists them), e.g. "
+                                  "'transformers TopPLogitsWarper'")
     p.add_argument("--method", required=True)
-    p.add_argument("--backend", default="numpy", choices=list(BACKENDS),
+    p.add_argument("--backend", default=None, choices=list(BACKENDS),
                    help="how inputs are passed: numpy arrays (default) or torch/cupy tensors")
     selection(p)
     p.add_argument("--param", action="append", metavar="NAME=VALUE",

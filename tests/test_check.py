@@ -135,6 +135,8 @@ def test_usage_errors_raise_usage_error() -> None:
     ["vectors", "verify", "--method", "nonexistent"],
     ["mutate", "--method", "nonexistent"],
     ["audit", "--peer", "nonexistent"],
+    ["check", "--method", "top_p_filter"],
+    ["check", "--peer", "transformers TopPWarper", "--method", "top_p_filter"],
 ])
 def test_cli_misuse_is_one_line_with_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     try:
@@ -144,6 +146,14 @@ def test_cli_misuse_is_one_line_with_exit_2(argv: list[str], capsys: pytest.Capt
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_check_a_builtin_peer_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("transformers")
+    argv = ["check", "--peer", "transformers TopPLogitsWarper", "--method", "top_p_filter", "--dtype", "float64"]
+    assert main(argv) == 1  # ties: HF keeps another of the tied tokens
+    assert main([*argv, "--accept", "top_p_filter:tie_order", "--accept", "top_p_filter:hf_drops_underflow"]) == 0
+    assert "conventions followed: top_p_filter:tie_order" in capsys.readouterr().out
 
 
 def test_impl_from_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
