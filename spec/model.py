@@ -10,6 +10,7 @@ check gradients and properties, so every field here is used by a machine, not on
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
@@ -124,6 +125,10 @@ class Difference:
     accepts: Acceptance | None = None
     breaks: tuple[str, ...] = ()
     undetached: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name:  # every documented difference is a named convention (its topic, slugged)
+            object.__setattr__(self, "name", "_".join(re.findall(r"[a-z0-9]+", self.topic.lower())))
 
     @property
     def executable(self) -> bool:

@@ -175,3 +175,13 @@ def test_no_progress_bar_when_not_a_terminal(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr()
     assert rc == 0
     assert "it/s" not in out.err and "job/s" not in out.err and "%|" not in out.err
+
+
+def test_every_documented_difference_is_a_named_convention() -> None:
+    from spec.registry import all_specs
+
+    for spec in all_specs():
+        names = [d.name for d in spec.provenance.differences]
+        assert all(names) and len(names) == len(set(names)), f"{spec.id}: convention names {names}"
+    with pytest.raises(UsageError, match="without an executable form"):
+        check(scipy_stats.entropy, "clip_cov_loss", accept=("clip_cov_loss:random_choice",))
