@@ -1,0 +1,56 @@
+"""Accelerated ``reweighting`` group of the ``policy`` family (array API: Torch, CuPy, NumPy): Lp-Reg and STEER.
+
+Same names, signatures, conventions and errors as :mod:`reference.policy.reweighting` (read its docstrings for
+the formulas, papers and code-vs-paper decisions). No Python loops over rows or tokens; selections rank with two
+stable argsorts (ties to the lowest flat index) and keep their counts as arrays, so every function traces with
+``torch.compile(fullgraph=True)`` in unchecked mode. bfloat16/float16 are computed in float32.
+"""
+
+from __future__ import annotations
+
+from accelerated._xp import Array, detach, from_compute, namespace, to_compute
+from spec.errors import DTypeError, ShapeError
+from spec.validate import check_finite, check_index, check_params
+
+__all__ = ["lp_reg_proxy_logprob"]
+
+
+# --------------------------------------------------------------------------- lp_reg_proxy_logprob
+
+
+def lp_reg_proxy_logprob(logits: Array, labels: Array, *, min_p: float = 0.02, rule: str = "minp",
+                         soft: bool = False, temperature: float = 1.0, fill_logit: float = -1e4) -> Array:
+    """Lp-Reg's filtered min-p proxy log-probability; see :func:`reference.policy.lp_reg_proxy_logprob`.
+
+    Paper: "Low-probability Tokens Sustain Exploration in Reinforcement Learning with Verifiable Reward"
+    (2025, arXiv:2510.03222). Fully detached; a few ``(N, V)`` temporaries (no autograd graph is kept).
+    """
+    fn = "lp_reg_proxy_logprob"
+    xp = namespace(logits, labels)
+    check_params(fn, min_p=min_p, rule=rule, soft=soft, temperature=temperature, fill_logit=fill_logit)
+    if logits.ndim != 2:
+        raise ShapeError(fn, "logits", "a 2-D array of shape (N, V)", f"shape {tuple(logits.shape)}")
+    if tuple(labels.shape) != tuple(logits.shape[:1]):
+        raise ShapeError(fn, "labels", f"shape {tuple(logits.shape[:1])} (one label per row of logits)",
+                         f"shape {tuple(labels.shape)}")
+    check_finite(fn, "logits", logits, xp, allow_neg_inf=True)
+    if not xp.isdtype(labels.dtype, "integral"):
+        raise DTypeError(fn, "labels", "an integer dtype", f"dtype {labels.dtype}")
+    check_index(fn, "labels", labels, xp, low=0, high=int(logits.shape[1]))
+    z = to_compute(detach(logits), xp)
+    if z.shape[0] == 0:
+        return from_compute(xp.zeros((0,), dtype=z.dtype), logits, xp)
+    top = xp.max(z, axis=-1, keepdims=True)
+    e = xp.exp(z - top)
+    p = e / xp.sum(e, axis=-1, keepdims=True)
+    threshold = min_p * xp.max(p, axis=-1, keepdims=True) if rule == "minp" else min_p
+    keep = p >= threshold
+    if soft and rule == "minp":
+        fill = xp.broadcast_to(xp.min(z, axis=-1, keepdims=True), z.shape)
+    else:
+        fill = xp.full_like(z, fill_logit)
+    scaled = xp.where(keep, z, fill) / temperature
+    shifted = scaled - xp.max(scaled, axis=-1, keepdims=True)
+    lse = xp.log(xp.sum(xp.exp(shifted), axis=-1))
+    picked = xp.take_along_axis(shifted, xp.astype(labels, xp.int64)[:, None], axis=-1)[:, 0]
+    return from_compute(picked - lse, logits, xp)

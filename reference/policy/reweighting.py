@@ -1,0 +1,77 @@
+"""Reference (NumPy float64) ``reweighting`` group of the ``policy`` family: Lp-Reg and STEER.
+
+Conventions (masks, aggregation modes, empty masks) are in :mod:`reference.policy._common`; the per-token
+losses aggregate through the same ``aggregate`` as ``ppo_clip_loss``. Selections rank with ties to the lowest
+flat index (the forks use ``torch.topk``, whose tie order is unspecified).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from reference._math import F64
+from spec.errors import DTypeError, ShapeError
+from spec.validate import check_finite, check_index, check_params
+
+__all__ = ["lp_reg_proxy_logprob"]
+
+
+# --------------------------------------------------------------------------- lp_reg_proxy_logprob
+
+
+def lp_reg_proxy_logprob(logits: npt.ArrayLike, labels: npt.ArrayLike, *, min_p: float = 0.02, rule: str = "minp",
+                         soft: bool = False, temperature: float = 1.0, fill_logit: float = -1e4) -> F64:
+    r"""Lp-Reg's proxy log-probability of the sampled tokens (a filtered, renormalised min-p distribution).
+
+    .. math::
+        p = \mathrm{softmax}(z),\quad
+        \mathrm{keep}_v = [p_v \ge \kappa \max_u p_u]\ (\text{rule="minp"})\ \text{or}\ [p_v \ge \kappa]\
+        (\text{rule="fixed"}),\\
+        z'_v = z_v\ \text{if kept, else}\ \text{fill}\ (\text{or}\ \min_u z_u\ \text{if soft}),\quad
+        \log\pi_{proxy}(o) = \mathrm{log\_softmax}(z'/T)_o
+
+    The filter is decided at ``T = 1`` and the temperature divides the modified logits afterwards, as
+    ``apply_min_p`` followed by ``logits.div_(temperature)`` in the official code. ``soft`` applies to the
+    min-p rule only (the fixed rule always writes ``fill_logit``, as the code).
+
+    Paper: Huang et al., "Low-probability Tokens Sustain Exploration in Reinforcement Learning with
+    Verifiable Reward" (2025, arXiv:2510.03222): the proxy filters presumed noise and renormalises over
+    the survivors. Official code: CarlanLark/Lp-Reg-dev ``verl/workers/actor/dp_actor.py::apply_min_p``
+    (commit 33b27e2). Difference: the paper gives filtered tokens probability 0; the code writes the
+    logit −1e4 (``fill_logit``), which leaves the survivors' values unchanged and gives a filtered label a
+    finite value ≈ (−1e4 − max z)/T.
+
+    Conventions: ``logits`` ``(N, V)`` (−inf entries allowed, never a whole row), ``labels`` ``(N,)``
+    integers in ``[0, V)``. Computed without gradient. Returns ``(N,)`` float64.
+
+    Papers:
+
+    - Low-probability Tokens Sustain Exploration in Reinforcement Learning with Verifiable Reward
+      (2025, arXiv:2510.03222)
+    """
+    fn = "lp_reg_proxy_logprob"
+    check_params(fn, min_p=min_p, rule=rule, soft=soft, temperature=temperature, fill_logit=fill_logit)
+    z_raw, lab = np.asarray(logits), np.asarray(labels)
+    if z_raw.ndim != 2:
+        raise ShapeError(fn, "logits", "a 2-D array of shape (N, V)", f"shape {z_raw.shape}")
+    if lab.shape != z_raw.shape[:1]:
+        raise ShapeError(fn, "labels", f"shape {z_raw.shape[:1]} (one label per row of logits)", f"shape {lab.shape}")
+    check_finite(fn, "logits", z_raw, np, allow_neg_inf=True)
+    if not np.issubdtype(lab.dtype, np.integer):
+        raise DTypeError(fn, "labels", "an integer dtype", f"dtype {lab.dtype}")
+    check_index(fn, "labels", lab, np, low=0, high=z_raw.shape[1])
+    z = np.asarray(z_raw, dtype=np.float64)
+    out = np.zeros(z.shape[0], dtype=np.float64)
+    for i in range(z.shape[0]):
+        row = z[i]
+        p = np.exp(row - row.max())
+        p = p / p.sum()
+        threshold = min_p * p.max() if rule == "minp" else min_p
+        keep = p >= threshold
+        fill = row.min() if (soft and rule == "minp") else fill_logit
+        scaled = np.where(keep, row, fill) / temperature
+        top = scaled.max()
+        with np.errstate(divide="ignore"):
+            out[i] = scaled[int(lab[i])] - top - np.log(np.exp(scaled - top).sum())
+    return out
