@@ -8,11 +8,15 @@ stable argsorts (ties to the lowest flat index) and keep their counts as arrays,
 
 from __future__ import annotations
 
+from typing import Any
+
 from accelerated._xp import Array, detach, from_compute, namespace, to_compute
+from accelerated.policy._common import finish, ppo_terms, prepare, sequences
+from accelerated.policy.ppo import kl_penalty
 from spec.errors import DTypeError, ShapeError
 from spec.validate import check_finite, check_index, check_params
 
-__all__ = ["lp_reg_proxy_logprob"]
+__all__ = ["lp_reg_policy_loss", "lp_reg_proxy_logprob"]
 
 
 # --------------------------------------------------------------------------- lp_reg_proxy_logprob
@@ -54,3 +58,48 @@ def lp_reg_proxy_logprob(logits: Array, labels: Array, *, min_p: float = 0.02, r
     lse = xp.log(xp.sum(xp.exp(shifted), axis=-1))
     picked = xp.take_along_axis(shifted, xp.astype(labels, xp.int64)[:, None], axis=-1)[:, 0]
     return from_compute(picked - lse, logits, xp)
+
+
+# --------------------------------------------------------------------------- lp_reg_policy_loss
+
+
+def _rank(key: Array, xp: Any) -> Array:
+    """Rank of every entry of a flat ``key`` in a stable ascending order (ties: lowest index first)."""
+    return xp.argsort(xp.argsort(key, stable=True), stable=True)
+
+
+def _lowest_k(lp: Array, side: Array, pct: float, xp: Any) -> Array:
+    """The k = max(1, int(n·pct)) entries of ``side`` with the lowest ``lp`` (ties: lowest flat index), only when
+    k > 1 (as the official code); ``n``, ``k`` stay arrays (no host sync)."""
+    n = xp.sum(xp.astype(side, xp.int64))
+    k = xp.clip(xp.floor(xp.astype(n, xp.float64) * pct), 1.0, None)  # the float64 product, as Python's int()
+    flat = xp.reshape(xp.where(side, lp, xp.full_like(lp, float("inf"))), (-1,))
+    rank = xp.reshape(_rank(flat, xp), side.shape)
+    return side & (xp.astype(rank, xp.float64) < k) & (k > 1.0)
+
+
+def lp_reg_policy_loss(log_prob: Array, old_log_prob: Array, advantages: Array, mask: Array, proxy_log_prob: Array,
+                       *, neg_k_percent: float = 0.01, pos_k_percent: float = 0.0, coef: float = 1.0,
+                       clip_low: float = 0.2, clip_high: float = 0.2, mode: str = "token-mean") -> Array:
+    """Lp-Reg loss (PPO-clip + k3 toward the proxy on the lowest-probability tokens); see
+    :func:`reference.policy.lp_reg_policy_loss` ("Low-probability Tokens Sustain Exploration in Reinforcement
+    Learning with Verifiable Reward", 2025, arXiv:2510.03222)."""
+    fn = "lp_reg_policy_loss"
+    xp = namespace(log_prob, old_log_prob, advantages, mask, proxy_log_prob)
+    check_params(fn, neg_k_percent=neg_k_percent, pos_k_percent=pos_k_percent, coef=coef, clip_low=clip_low,
+                 clip_high=clip_high, mode=mode)
+    valid = sequences(fn, xp, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                      proxy_log_prob=proxy_log_prob)
+    lp, _, adv, d = prepare(xp, valid, log_prob, old_log_prob, advantages)
+    proxy = to_compute(detach(proxy_log_prob), xp)
+    ratio = xp.exp(d)
+    pg1, pg2 = ppo_terms(adv, ratio, clip_low, clip_high, xp)
+    tok = xp.maximum(pg1, pg2)
+    lp_d = detach(lp)
+    chosen = _lowest_k(lp_d, valid & (adv < 0), neg_k_percent, xp) | _lowest_k(lp_d, valid & (adv > 0),
+                                                                               pos_k_percent, xp)
+    chosen = chosen & (lp_d < proxy)
+    safe_lp = xp.where(valid, lp, proxy)  # masked positions: c = 0, no overflow reaches the graph
+    reg = pg1 + coef * kl_penalty(safe_lp, proxy, "k3")
+    tok = xp.where(chosen, reg, tok)
+    return finish(tok, valid, mode, log_prob, xp)

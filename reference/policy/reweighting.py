@@ -11,10 +11,12 @@ import numpy as np
 import numpy.typing as npt
 
 from reference._math import F64
+from reference.policy._common import finish, ppo_terms, sequences
+from reference.policy.ppo import kl_penalty
 from spec.errors import DTypeError, ShapeError
 from spec.validate import check_finite, check_index, check_params
 
-__all__ = ["lp_reg_proxy_logprob"]
+__all__ = ["lp_reg_policy_loss", "lp_reg_proxy_logprob"]
 
 
 # --------------------------------------------------------------------------- lp_reg_proxy_logprob
@@ -75,3 +77,59 @@ def lp_reg_proxy_logprob(logits: npt.ArrayLike, labels: npt.ArrayLike, *, min_p:
         with np.errstate(divide="ignore"):
             out[i] = scaled[int(lab[i])] - top - np.log(np.exp(scaled - top).sum())
     return out
+
+
+# --------------------------------------------------------------------------- lp_reg_policy_loss
+
+
+def lp_reg_policy_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantages: npt.ArrayLike,
+                       mask: npt.ArrayLike, proxy_log_prob: npt.ArrayLike, *, neg_k_percent: float = 0.01,
+                       pos_k_percent: float = 0.0, coef: float = 1.0, clip_low: float = 0.2, clip_high: float = 0.2,
+                       mode: str = "token-mean") -> F64:
+    r"""Lp-Reg policy loss: PPO-clip with a k3 pull toward the min-p proxy on the lowest-probability tokens.
+
+    1. ``ρ = exp(logp − old)``, ``ℓ = max(−Aρ, −A·clip(ρ, 1−ε_low, 1+ε_high))`` (``ppo_clip_loss``).
+    2. Among the valid tokens with ``A < 0``: ``n`` of them, ``k = max(1, int(n·neg_k_percent))``; if
+       ``k > 1`` the ``k`` of lowest ``logp`` (ties: lowest flat index) are candidates; the same with
+       ``A > 0`` and ``pos_k_percent``.
+    3. A candidate with ``logp < proxy_log_prob`` (strict, detached) is regularised:
+       ``ℓ = −Aρ + coef·k3``, **unclipped**, with verl's ``low_var_kl``
+       ``k3 = clip(e^c − c − 1, −10, 10)``, ``c = clip(proxy − logp, −20, 20)`` (``kl_penalty(kind="k3")``).
+    4. ``L = aggregate(ℓ, mask, mode)``.
+
+    Paper: Huang et al., "Low-probability Tokens Sustain Exploration in Reinforcement Learning with
+    Verifiable Reward" (2025, arXiv:2510.03222), on a PPO-clip / DAPO base (arXiv:1707.06347,
+    arXiv:2503.14476). Official code: CarlanLark/Lp-Reg-dev ``verl/trainer/ppo/core_algos.py::
+    compute_policy_loss_lp_reg`` (commit 33b27e2), recipe defaults ρ = 0.01, positive side off, β = 1.
+    Differences: ``torch.topk`` leaves tie order unspecified (lowest flat index here); the fork's k3 has
+    no log-ratio clamp (same values for finite inputs).
+
+    Stop-gradients: ``old_log_prob``, ``advantages``, ``proxy_log_prob`` and the selection.
+
+    Papers:
+
+    - Low-probability Tokens Sustain Exploration in Reinforcement Learning with Verifiable Reward
+      (2025, arXiv:2510.03222)
+    - Proximal Policy Optimization Algorithms (2017, arXiv:1707.06347)
+    - DAPO: An Open-Source LLM Reinforcement Learning System at Scale (2025, arXiv:2503.14476)
+    """
+    fn = "lp_reg_policy_loss"
+    check_params(fn, neg_k_percent=neg_k_percent, pos_k_percent=pos_k_percent, coef=coef, clip_low=clip_low,
+                 clip_high=clip_high, mode=mode)
+    a, valid = sequences(fn, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                         proxy_log_prob=proxy_log_prob)
+    lp, old, adv, proxy = a["log_prob"], a["old_log_prob"], a["advantages"], a["proxy_log_prob"]
+    pg1, pg2 = ppo_terms(lp, old, adv, valid, clip_low, clip_high)
+    tok = np.maximum(pg1, pg2).ravel()
+    flat_lp, flat_adv, flat_proxy = lp.ravel(), adv.ravel(), proxy.ravel()
+    k3 = kl_penalty(lp, proxy, "k3").ravel()
+    flat_pg1 = pg1.ravel()
+    for side, pct in ((flat_adv < 0, neg_k_percent), (flat_adv > 0, pos_k_percent)):
+        idx = np.flatnonzero(valid.ravel() & side)
+        k = max(1, int(len(idx) * pct))
+        if len(idx) == 0 or k <= 1:
+            continue
+        for i in sorted(idx.tolist(), key=lambda j: (flat_lp[j], j))[:k]:
+            if flat_lp[i] < flat_proxy[i]:
+                tok[i] = flat_pg1[i] + coef * k3[i]
+    return finish(tok.reshape(lp.shape), valid, mode)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from spec.model import (
     Branch,
     Choice,
+    Derivation,
     Difference,
     InputSpec,
     Interval,
@@ -30,10 +31,23 @@ from spec.model import (
     PropertyContext,
     Provenance,
     Scale,
+    SymbolicProblem,
     default_tolerance,
 )
 from spec.policy._common import (
+    DAPO_2025,
+    EMPTY_MASK,
     F64,
+    PPO_2017,
+    SEQ,
+    clip_params,
+    loss_inputs,
+    loss_mode,
+    loss_output,
+    masked_irrelevant_factory,
+    np_aggregate,
+    ppo_tokens,
+    valid_mask,
 )
 from spec.registry import register
 
@@ -231,4 +245,235 @@ register(MethodSpec(
         "it is filtered (fill) otherwise",
         "rule 'fixed' with κ above every probability of a row filters the whole row: the proxy is uniform over V",
     ),
+))
+
+
+# =========================================================================== lp_reg_policy_loss
+
+
+def lp_reg_selected(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> npt.NDArray[np.bool_]:
+    """The tokens Lp-Reg regularises, from the definition: on each side (A < 0 with ``neg_k_percent``, A > 0 with
+    ``pos_k_percent``) the k = max(1, int(n·ρ)) valid tokens of lowest log-prob (ties: lowest flat index), only
+    when k > 1, then only those with log_prob < proxy_log_prob."""
+    lp = np.asarray(inputs["log_prob"], dtype=np.float64).ravel()
+    adv = np.asarray(inputs["advantages"], dtype=np.float64).ravel()
+    proxy = np.asarray(inputs["proxy_log_prob"], dtype=np.float64).ravel()
+    valid = valid_mask(inputs["mask"]).ravel()
+    chosen = np.zeros(lp.size, dtype=bool)
+    for side, pct in ((adv < 0, float(params.get("neg_k_percent", 0.01))),
+                      (adv > 0, float(params.get("pos_k_percent", 0.0)))):
+        idx = np.flatnonzero(valid & side)
+        k = max(1, int(idx.size * pct))
+        if idx.size == 0 or k <= 1:
+            continue
+        lowest = sorted(idx.tolist(), key=lambda i: (lp[i], i))[:k]
+        chosen[lowest] = True
+    chosen &= lp < proxy
+    return chosen.reshape(np.shape(inputs["mask"]))
+
+
+def np_k3(lp: F64, target: F64) -> F64:
+    """verl low_var_kl of log π toward a target: k = clip(target − lp, ±20), clip(e^k − k − 1, −10, 10)."""
+    k = np.clip(np.asarray(target, dtype=np.float64) - np.asarray(lp, dtype=np.float64), -20.0, 20.0)
+    return np.asarray(np.clip(np.expm1(k) - k, -10.0, 10.0), dtype=np.float64)
+
+
+def lp_reg_tokens(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> F64:
+    i = inputs
+    base = ppo_tokens(i["log_prob"], i["old_log_prob"], i["advantages"], i["mask"], params.get("clip_low", 0.2),
+                      params.get("clip_high", 0.2))
+    sel = lp_reg_selected(i, params)
+    lp = np.asarray(i["log_prob"], dtype=np.float64)
+    adv = np.asarray(i["advantages"], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        pg1 = np.where(adv == 0, 0.0, -adv * np.exp(lp - np.asarray(i["old_log_prob"], dtype=np.float64)))
+    reg = pg1 + float(params.get("coef", 1.0)) * np_k3(lp, i["proxy_log_prob"])
+    return np.asarray(np.where(sel, reg, base), dtype=np.float64)
+
+
+def _lp_reg_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> SymbolicProblem:
+    import sympy as sp
+
+    from spec.policy._symbolic import kl_token_expr, ppo_token_expr, problem, sym_aggregate
+    from spec.symbolic import bind, symbols_like
+
+    lp = np.asarray(inputs["log_prob"], dtype=np.float64)
+    old = np.asarray(inputs["old_log_prob"], dtype=np.float64)
+    adv = np.asarray(inputs["advantages"], dtype=np.float64)
+    proxy = np.asarray(inputs["proxy_log_prob"], dtype=np.float64)
+    sel = lp_reg_selected(inputs, params)  # data-dependent and detached: a constant
+    coef = float(params.get("coef", 1.0))
+    sym = symbols_like("lp", lp)
+    tok = np.empty(lp.shape, dtype=object)
+    for idx in np.ndindex(lp.shape):
+        if sel[idx]:
+            tok[idx] = (-sp.Float(float(adv[idx])) * sp.exp(sym[idx] - sp.Float(float(old[idx])))
+                        + sp.Float(coef) * kl_token_expr(sym[idx], sp.Float(float(proxy[idx])), "k3",
+                                                          float(lp[idx] - proxy[idx])))
+        else:
+            tok[idx] = ppo_token_expr(sym[idx], float(old[idx]), float(adv[idx]), float(params.get("clip_low", 0.2)),
+                                      float(params.get("clip_high", 0.2)), None)
+    out = sym_aggregate(tok, inputs["mask"], str(params.get("mode", "token-mean")))
+    return problem({"log_prob": sym}, out, bind(sym, lp))
+
+
+def _lp_reg_definition(ctx: PropertyContext) -> None:
+    (tok,) = ctx.call(mode="none")
+    expect = lp_reg_tokens(ctx.inputs, ctx.params)
+    assert ctx.close(tok, expect, factor=2), f"per-token Lp-Reg loss {tok} != definition {expect}"
+    mode = ctx.params.get("mode", "token-mean")
+    if mode != "none":
+        (agg,) = ctx.call()
+        ref = np_aggregate(np.asarray(tok, dtype=np.float64), ctx.inputs["mask"], mode)
+        assert ctx.close(agg, ref, factor=4), f"{mode} of the per-token loss {ref} != loss {agg}"
+
+
+def _lp_reg_reduces_to_ppo(ctx: PropertyContext) -> None:
+    """ρ = 0 on both sides gives k = max(1, 0) = 1 ≤ 1: nothing is regularised, plain PPO-clip."""
+    i, p = ctx.inputs, ctx.params
+    (tok,) = ctx.call(mode="none", neg_k_percent=0.0, pos_k_percent=0.0)
+    expect = ppo_tokens(i["log_prob"], i["old_log_prob"], i["advantages"], i["mask"], p.get("clip_low", 0.2),
+                        p.get("clip_high", 0.2))
+    assert ctx.close(tok, expect, factor=2), f"ρ = 0 must give PPO-clip: {tok} vs {expect}"
+
+
+def _lp_reg_proxy_above_raises(ctx: PropertyContext) -> None:
+    """A proxy at or below every log-prob selects nothing (the strict comparison): plain PPO-clip."""
+    i, p = ctx.inputs, ctx.params
+    if not lp_reg_selected(i, p).any():
+        ctx.skip("nothing selected")
+    (tok,) = ctx.call(mode="none", proxy_log_prob=np.asarray(i["log_prob"], dtype=np.float64))
+    expect = ppo_tokens(i["log_prob"], i["old_log_prob"], i["advantages"], i["mask"], p.get("clip_low", 0.2),
+                        p.get("clip_high", 0.2))
+    assert ctx.close(tok, expect, factor=2), "proxy = log_prob (not below) must select nothing"
+
+
+def _lp_reg_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    valid = valid_mask(inputs["mask"])
+    d = np.where(valid, np.asarray(inputs["log_prob"], dtype=np.float64)
+                 - np.asarray(inputs["old_log_prob"], dtype=np.float64), 0.0)
+    with np.errstate(over="ignore"):
+        bound = np.abs(np.asarray(inputs["advantages"], dtype=np.float64)) * np.maximum(
+            np.exp(d), 1.0 + float(params.get("clip_high", 0.2)))
+    bound = bound[valid & np.isfinite(bound)]
+    return max(1.0, (float(bound.max()) if bound.size else 0.0) + 10.0 * float(params.get("coef", 1.0)))
+
+
+#: A regularised token adds at most coef·10 (the k3 clamp) to its unclipped −Aρ.
+LP_REG_SCALE = Scale("max(1, largest |A_t|·max(ρ_t, 1 + clip_high) over valid tokens + 10·coef): the largest "
+                     "possible |per-token loss| (k3 is clamped to 10)", _lp_reg_scale)
+
+
+def _neg_side(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[int, int]:
+    adv = np.asarray(inputs["advantages"], dtype=np.float64)
+    n = int((valid_mask(inputs["mask"]) & (adv < 0)).sum())
+    return n, max(1, int(n * float(params.get("neg_k_percent", 0.01))))
+
+
+def _cut_by_proxy(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    n, k = _neg_side(inputs, params)
+    if n == 0 or k <= 1:
+        return False
+    lowest = lp_reg_selected({**inputs, "proxy_log_prob": np.full(np.shape(inputs["mask"]), np.inf)}, params)
+    return bool(np.any(lowest & ~lp_reg_selected(inputs, params)))
+
+
+def _k3_clamped(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    sel = lp_reg_selected(inputs, params)
+    d = np.asarray(inputs["proxy_log_prob"], dtype=np.float64) - np.asarray(inputs["log_prob"], dtype=np.float64)
+    return bool(np.any(sel & (np.expm1(np.minimum(d, 20.0)) - d > 10.0)))
+
+
+def _tie_at_cut(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    n, k = _neg_side(inputs, params)
+    if k <= 1 or k >= n:
+        return False
+    adv = np.asarray(inputs["advantages"], dtype=np.float64)
+    lp = np.asarray(inputs["log_prob"], dtype=np.float64)[valid_mask(inputs["mask"]) & (adv < 0)]
+    s = np.sort(lp)
+    return bool(s[k - 1] == s[k])
+
+
+register(MethodSpec(
+    id="lp_reg_policy_loss",
+    family="policy",
+    kind="loss",
+    summary="Lp-Reg: PPO-clip, except that among the valid A < 0 tokens the k = max(1, int(n_neg·ρ)) of lowest "
+            "log-prob (only when k > 1) whose log π < log π_proxy get the unclipped −Aρ + β·k3(log π → log π_proxy).",
+    papers=(LP_REG_2025, PPO_2017, DAPO_2025),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against=f"{LP_REG_CODE} verl/trainer/ppo/core_algos.py compute_policy_loss_lp_reg, kl_penalty "
+                        "(low_var_kl) and agg_loss, and verl/workers/actor/dp_actor.py (the loss_mode == 'lp_reg' "
+                        f"branch) at commit {LP_REG_COMMIT[:12]}, fetched with the search tool; recipe/lp_reg "
+                        "scripts (logp_neg_k_percent 0.01, logp_pos_k_percent 0, ppo_kl_coef 1, kl_type low_var_kl, "
+                        "loss_agg_mode token-mean); the paper's abstract (arXiv 2510.03222) via the search tool",
+        official_code=f"{LP_REG_CODE}:verl/trainer/ppo/core_algos.py:compute_policy_loss_lp_reg",
+        notes="Stop-gradient: old_log_prob, advantages, proxy_log_prob and the selection (the code ranks under "
+              "no_grad and compares log_prob.detach()). Selected tokens lose the PPO clip (the code overwrites "
+              "pg_losses with −A·ratio + β·k3). k3 is verl's low_var_kl toward the proxy, clamped to [−10, 10]: its "
+              "gradient vanishes once proxy − log π > ≈2.61 (the clamp binds). Both sides use the one proxy input (the "
+              "recipe's minp_old_log_prob=True gives pos_tgt = neg_tgt). Aggregation through `aggregate`. The paper's "
+              "equations beyond the abstract were not readable in the stored corpus: the formula is the code's, as the "
+              "catalogue (verified-code).",
+        differences=(
+            Difference("top-k ties", "the ρ lowest-probability tokens",
+                       "torch.topk(largest=False), tie order unspecified; here the lowest flat index wins", "code",
+                       None),
+            Difference("k3 log-ratio clamp", "Schulman's k3",
+                       "the fork's kl_penalty clamps only the output to [−10, 10]; upstream verl also clamps the "
+                       "log-ratio to [−20, 20] — identical for finite inputs (the output clamp binds first)", "code",
+                       None),
+            Difference("positive side", "only negative-advantage tokens are protected",
+                       "the code has a symmetric positive branch (logp_pos_k_percent, 0 in the recipes)", "paper",
+                       "pos_k_percent"),
+        ),
+    ),
+    inputs=(
+        *loss_inputs(),
+        InputSpec("proxy_log_prob", "log_probs", SEQ, "log π_proxy(y_t) from lp_reg_proxy_logprob (stop-gradient)",
+                  stop_gradient=True),
+    ),
+    params=(
+        ParamSpec("neg_k_percent", 0.01, Interval(0.0, 1.0), "ρ: fraction of the valid A < 0 tokens considered (the "
+                  "code's logp_neg_k_percent, a fraction despite its name)", sensitive=True),
+        ParamSpec("pos_k_percent", 0.0, Interval(0.0, 1.0), "the same for A > 0 tokens (logp_pos_k_percent; 0 = off)",
+                  sensitive=True),
+        ParamSpec("coef", 1.0, Interval(0.0, 100.0), "β: weight of the k3 penalty (the code's ppo_kl_coef)"),
+        *clip_params(sensitive=True),
+        loss_mode(),
+    ),
+    outputs=(loss_output(LP_REG_SCALE),),
+    branches=(
+        Branch("tokens regularised", "some valid token is selected and below its proxy (unclipped −Aρ + β·k3)",
+               lambda i, p, o: bool(lp_reg_selected(i, p).any())),
+        Branch("selection cut by the proxy", "a token among the k lowest has log π ≥ log π_proxy and is left alone",
+               _cut_by_proxy),
+        Branch("k <= 1 with negatives", "valid A < 0 tokens exist but int(n_neg·ρ) ≤ 1: nothing is regularised",
+               lambda i, p, o: _neg_side(i, p)[0] > 0 and _neg_side(i, p)[1] <= 1),
+        Branch("k3 clamp active", "a selected token with proxy − log π beyond the clamp (k3 = 10, no gradient)",
+               _k3_clamped),
+        Branch("tie at the k-th log-prob", "the k-th and (k+1)-th lowest negative log-probs are equal (the lowest "
+               "flat index wins)", _tie_at_cut),
+        EMPTY_MASK,
+    ),
+    properties=(
+        Property("definition", "per-token loss equals the code's formula and aggregates by `aggregate`",
+                 _lp_reg_definition),
+        Property("reduces_to_ppo", "ρ = 0 on both sides gives PPO-clip", _lp_reg_reduces_to_ppo),
+        Property("strict_proxy_comparison", "proxy = log π selects nothing (log π < proxy is strict)",
+                 _lp_reg_proxy_above_raises),
+        Property("masked_values_irrelevant", "inputs at masked positions do not matter",
+                 masked_irrelevant_factory(("log_prob", "old_log_prob", "advantages", "proxy_log_prob"))),
+    ),
+    tolerance=default_tolerance(),
+    derivation=Derivation(_lp_reg_problem, wrt=("log_prob",),
+                          kinks="the PPO clip boundaries of unselected tokens (see ppo_clip_loss); the k3 clamp at "
+                                "proxy − log π ≈ 2.61 on selected tokens (derivative jumps to −Aρ); the selection is "
+                                "piecewise constant in log_prob (a constant; it jumps where log π crosses the proxy "
+                                "or another log-prob)"),
+    stop_gradients=("old_log_prob, advantages and proxy_log_prob are constants",
+                    "the selection (top-k by log π and log π < proxy) is computed without gradient"),
+    degenerate=("empty mask gives 0", "no valid A < 0 token, or int(n_neg·ρ) ≤ 1: plain PPO-clip",
+                "tokens with A = 0 are never selected and give 0"),
 ))

@@ -134,3 +134,156 @@ def test_proxy_bad_input(mod: Any) -> None:
         mod.lp_reg_proxy_logprob(z, np.array([0, 1]), min_p=1.5)
     with pytest.raises(ParameterError):
         mod.lp_reg_proxy_logprob(z, np.array([0, 1]), rule="topk")
+
+
+# --------------------------------------------------------------------------- lp_reg_policy_loss
+
+
+def fork_masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum() / mask.sum()
+
+
+def fork_agg_loss(loss_mat: torch.Tensor, loss_mask: torch.Tensor, loss_agg_mode: str) -> torch.Tensor:
+    """Lp-Reg-dev core_algos.agg_loss."""
+    if loss_agg_mode == "token-mean":
+        return fork_masked_mean(loss_mat, loss_mask)
+    if loss_agg_mode == "seq-mean-token-sum":
+        return torch.mean(torch.sum(loss_mat * loss_mask, dim=-1))
+    if loss_agg_mode == "seq-mean-token-mean":
+        return torch.mean(torch.sum(loss_mat * loss_mask, dim=-1) / (torch.sum(loss_mask, dim=-1) + 1e-8))
+    return torch.sum(torch.sum(loss_mat * loss_mask, dim=-1)) / loss_mask.shape[-1]
+
+
+def fork_low_var_kl(logprob: torch.Tensor, ref_logprob: torch.Tensor) -> torch.Tensor:
+    """Lp-Reg-dev core_algos.kl_penalty(kl_penalty='low_var_kl') (no log-ratio clamp in this fork)."""
+    kl = ref_logprob - logprob
+    ratio = torch.exp(kl)
+    kld = (ratio - kl - 1).contiguous()
+    return torch.clamp(kld, min=-10, max=10)
+
+
+def fork_lp_reg(old_log_prob: torch.Tensor, log_prob: torch.Tensor, pos_tgt_log_prob: torch.Tensor,
+                neg_tgt_log_prob: torch.Tensor, advantages: torch.Tensor, response_mask: torch.Tensor,
+                cliprange_low: float, cliprange_high: float, loss_agg_mode: str, logp_pos_k_percent: float,
+                logp_neg_k_percent: float, ppo_kl_coef: float) -> torch.Tensor:
+    """Lp-Reg-dev core_algos.compute_policy_loss_lp_reg (debug prints and metrics dropped)."""
+    negative_approx_kl = log_prob - old_log_prob
+    ratio = torch.exp(negative_approx_kl)
+    pg_losses1 = -advantages * ratio
+    ratio_clipped = ratio.clamp(1 - cliprange_low, 1 + cliprange_high)
+    pg_losses2 = -advantages * ratio_clipped
+    pg_losses = torch.maximum(pg_losses1, pg_losses2)
+    all_valid_mask = response_mask > 0
+    all_valid_flat_idx = all_valid_mask.reshape(-1).nonzero(as_tuple=True)[0]
+    if len(all_valid_flat_idx) == 0:
+        return fork_agg_loss(pg_losses, response_mask, loss_agg_mode)
+    _, seq_len = advantages.shape
+    advantages_flat = advantages.reshape(-1)
+    log_prob_flat = log_prob.reshape(-1)
+    pos_indices = all_valid_flat_idx[advantages_flat[all_valid_flat_idx] > 0]
+    neg_indices = all_valid_flat_idx[advantages_flat[all_valid_flat_idx] < 0]
+
+    def apply_kl_penalty_selective(target_flat_idx: torch.Tensor, tgt_log_prob: torch.Tensor) -> None:
+        if len(target_flat_idx) == 0:
+            return
+        batch_idx, seq_idx = target_flat_idx // seq_len, target_flat_idx % seq_len
+        mask = log_prob[batch_idx, seq_idx].detach() < tgt_log_prob[batch_idx, seq_idx]
+        batch_idx, seq_idx = batch_idx[mask], seq_idx[mask]
+        if len(batch_idx) == 0:
+            return
+        target_kl = fork_low_var_kl(log_prob[batch_idx, seq_idx], tgt_log_prob[batch_idx, seq_idx])
+        pg_losses[batch_idx, seq_idx] = (-advantages[batch_idx, seq_idx] * ratio[batch_idx, seq_idx]
+                                         + ppo_kl_coef * target_kl)
+
+    if len(pos_indices) > 0:
+        pos_logp_k = max(1, int(len(pos_indices) * logp_pos_k_percent))
+        if pos_logp_k > 1:
+            with torch.no_grad():
+                _, pos_logp_indices = log_prob_flat[pos_indices].topk(k=pos_logp_k, largest=False)
+                pos_target_idx = pos_indices[pos_logp_indices]
+            apply_kl_penalty_selective(pos_target_idx, pos_tgt_log_prob)
+    if len(neg_indices) > 0:
+        neg_logp_k = max(1, int(len(neg_indices) * logp_neg_k_percent))
+        if neg_logp_k > 1:
+            with torch.no_grad():
+                _, neg_logp_indices = log_prob_flat[neg_indices].topk(k=neg_logp_k, largest=False)
+                neg_target_idx = neg_indices[neg_logp_indices]
+            apply_kl_penalty_selective(neg_target_idx, neg_tgt_log_prob)
+    return fork_agg_loss(pg_losses, response_mask, loss_agg_mode)
+
+
+def _lp_case(seed: int, b: int = 8, t: int = 40) -> dict[str, np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(seed)
+    lp = -rng.exponential(1.5, size=(b, t))  # continuous: no ties in the top-k
+    return {"lp": lp, "old": lp - rng.normal(size=(b, t)) * 0.2, "adv": rng.choice([-1.0, 1.0, -0.5, 2.0], size=(b, t)),
+            "mask": np.arange(t)[None, :] < rng.integers(t // 2, t + 1, size=b)[:, None],
+            "proxy": lp + rng.choice([-1.0, 0.3, 1.0, 3.5], size=(b, t))}
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"])
+@pytest.mark.parametrize("rho", [(0.01, 0.0), (0.2, 0.0), (0.3, 0.1)])
+def test_lp_reg_matches_fork_with_gradients(seed: int, mode: str, rho: tuple[float, float]) -> None:
+    c = _lp_case(seed)
+    neg, pos = rho
+    kw = {"neg_k_percent": neg, "pos_k_percent": pos, "coef": 0.7, "clip_low": 0.2, "clip_high": 0.28}
+    lp1 = torch.tensor(c["lp"], requires_grad=True)
+    lp2 = torch.tensor(c["lp"], requires_grad=True)
+    old, adv, m, proxy = (torch.tensor(c[k]) for k in ("old", "adv", "mask", "proxy"))
+    ours = A.lp_reg_policy_loss(lp1, old, adv, m, proxy, mode=mode, **kw)
+    theirs = fork_lp_reg(old, lp2, proxy, proxy, adv, m.double(), 0.2, 0.28, mode, pos, neg, 0.7)
+    ref = R.lp_reg_policy_loss(c["lp"], c["old"], c["adv"], c["mask"], c["proxy"], mode=mode, **kw)
+    div = c["lp"].shape[0] if mode == "seq-mean-token-sum-norm" else 1  # verl divides by T only
+    assert float(ref) == pytest.approx(float(theirs) / div, rel=1e-9)
+    assert float(ours) == pytest.approx(float(theirs) / div, rel=1e-9)
+    ours.backward()
+    (theirs / div).backward()
+    assert lp1.grad is not None and lp2.grad is not None
+    torch.testing.assert_close(lp1.grad, lp2.grad, rtol=1e-9, atol=1e-12)
+    if neg >= 0.2:  # the selection actually changed something
+        plain = R.ppo_clip_loss(c["lp"], c["old"], c["adv"], c["mask"], clip_low=0.2, clip_high=0.28, mode=mode)
+        assert float(ref) != pytest.approx(float(plain), rel=1e-6)
+
+
+def test_lp_reg_hand_computed() -> None:
+    lp = np.array([[-3.0, -1.0, -2.0, -4.0, -0.5]])
+    adv = np.array([[-1.0, -1.0, -1.0, -1.0, 1.0]])
+    proxy = np.array([[-2.0, -2.0, -2.0, -5.0, 0.0]])
+    m = np.ones((1, 5), dtype=bool)
+    # 4 negatives, ρ = 0.5 → k = 2: tokens 3 (−4, but −4 ≥ proxy −5: left alone) and 0 (c = 1: k3 = e − 2)
+    tok = R.lp_reg_policy_loss(lp, lp, adv, m, proxy, neg_k_percent=0.5, mode="none")
+    np.testing.assert_allclose(tok, [[math.e - 1.0, 1.0, 1.0, 1.0, -1.0]], rtol=1e-15)
+    same = R.lp_reg_policy_loss(lp, lp, adv, m, proxy, neg_k_percent=0.49, mode="none")  # int(1.96) = 1: off
+    np.testing.assert_array_equal(same, [[1.0, 1.0, 1.0, 1.0, -1.0]])
+    # the k3 gradient: ∂/∂logp = −Aρ + β(1 − e^c) = 1 + (1 − e) at token 0
+    x = torch.tensor(lp, requires_grad=True)
+    A.lp_reg_policy_loss(x, torch.tensor(lp), torch.tensor(adv), torch.tensor(m), torch.tensor(proxy),
+                         neg_k_percent=0.5, mode="seq-mean-token-sum").backward()
+    assert x.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), [[1.0 + (1.0 - math.e), 1.0, 1.0, 1.0, -1.0]], rtol=1e-14)
+
+
+def test_lp_reg_compiles_and_detaches() -> None:
+    c = _lp_case(9, 4, 12)
+    args = [torch.tensor(c[k], dtype=torch.float32) for k in ("lp", "old", "adv")]
+    m = torch.tensor(c["mask"])
+    proxy = torch.tensor(c["proxy"], dtype=torch.float32, requires_grad=True)
+    old = args[1].clone().requires_grad_(True)
+    out = A.lp_reg_policy_loss(args[0], old, args[2], m, proxy, neg_k_percent=0.3)
+    torch._dynamo.reset()
+    compiled = torch.compile(A.lp_reg_policy_loss, fullgraph=True, backend="eager")
+    with spec.validate.unchecked():
+        torch.testing.assert_close(compiled(args[0], old, args[2], m, proxy, neg_k_percent=0.3), out)
+    assert not out.requires_grad  # only log_prob carries gradient
+
+
+@pytest.mark.parametrize("mod", [R, A])
+def test_lp_reg_bad_input(mod: Any) -> None:
+    z = -np.ones((2, 3))
+    m = np.ones((2, 3), dtype=bool)
+    with pytest.raises(ShapeError):
+        mod.lp_reg_policy_loss(z, z, z, m, np.zeros((2, 2)))
+    with pytest.raises(DomainError):
+        mod.lp_reg_policy_loss(z, z, z, m, np.full((2, 3), np.nan))
+    with pytest.raises(ParameterError):
+        mod.lp_reg_policy_loss(z, z, z, m, z, neg_k_percent=-0.1)

@@ -3,6 +3,11 @@
 ``lp_reg_proxy_logprob``: logits ``(N, V)`` from the generic logits strategy (ties, −inf holes, large
 magnitudes) with labels that are never ``ignore_index`` (the method has none): the argmax half the time
 (kept under the min-p rule), a uniform token otherwise (often filtered).
+
+``lp_reg_policy_loss``: the shared sequence-loss draws, log-probs from a small pool one draw in three (exact
+ties at the top-k cut), a proxy at a dyadic offset of the log-prob (below, equal — the strict comparison —,
+above, and beyond the k3 clamp at +3), and ρ = (k + f)/n_neg with f in {1/4, 3/4} so the cut falls inside
+the negatives (k ≤ 1 and the recipe's 0.01 as edges).
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.cases import Curated
-from conformance.cases.policy._draws import params
-from conformance.strategies import Case, logits
+from conformance.cases.policy._draws import case, loss_inputs, params
+from conformance.strategies import Case, logits, representable
 from spec.model import MethodSpec
 
 __all__ = ["CASES", "CURATED"]
@@ -75,4 +80,75 @@ CURATED["lp_reg_proxy_logprob"] = (
     Curated("κ = 0 keeps a −inf token", "p = 0 ≥ 0: nothing is filtered, the −inf label keeps log-prob −inf",
             {"logits": _a([[0.0, -np.inf, 0.0]]), "labels": _i([1])}, {"min_p": 0.0},
             {"proxy_log_prob": _a([-np.inf])}),
+)
+
+
+# --------------------------------------------------------------------------- lp_reg_policy_loss
+
+PROXY_OFFSETS = (-1.0, -0.5, 0.0, 0.0, 0.25, 0.5, 1.0, 1.0, 3.0, 3.0)
+
+
+def _fraction(draw: st.DrawFn, n: int, label: str) -> float:
+    """(k + f)/n with k in [0, n] and f in {1/4, 3/4} (int() floors it to k); an edge value one draw in six."""
+    if n == 0 or draw(st.integers(0, 5)) == 0:
+        return float(draw(st.sampled_from([0.0, 0.01, 1.0]), label=label))
+    k = draw(st.integers(0, n))
+    return min(1.0, (k + draw(st.sampled_from([0.25, 0.75]))) / n)
+
+
+def _lp_reg_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        inputs = draw(loss_inputs(dtype, small))
+        lp = inputs["log_prob"]
+        if draw(st.integers(0, 2)) == 0:  # a small pool: exact ties among the lowest log-probs
+            pool = np.array(draw(st.lists(st.sampled_from([-4.0, -3.0, -2.5, -1.0, -0.5]), min_size=1, max_size=3)))
+            lp = pool[np.array(draw(st.lists(st.integers(0, pool.size - 1), min_size=lp.size, max_size=lp.size)),
+                               dtype=np.int64)].reshape(lp.shape)
+            delta = inputs["log_prob"] - inputs["old_log_prob"]
+            inputs["log_prob"] = representable(lp, dtype)
+            inputs["old_log_prob"] = representable(lp - delta, dtype)
+        offsets = np.array(draw(st.lists(st.sampled_from(PROXY_OFFSETS), min_size=lp.size, max_size=lp.size)))
+        inputs["proxy_log_prob"] = representable(inputs["log_prob"] + offsets.reshape(lp.shape), dtype)
+        adv = inputs["advantages"]
+        valid = np.asarray(inputs["mask"], dtype=bool)
+        neg = _fraction(draw, int((valid & (adv < 0)).sum()), "neg_k_percent")
+        pos = _fraction(draw, int((valid & (adv > 0)).sum()), "pos_k_percent") if draw(st.booleans()) else 0.0
+        return case(inputs, params(draw, spec, neg_k_percent=neg, pos_k_percent=pos))
+    return build()
+
+
+CASES["lp_reg_policy_loss"] = _lp_reg_case
+
+_E = math.e
+_FULL5 = np.ones((1, 5), dtype=bool)
+_LP5 = _a([[-3.0, -1.0, -2.0, -4.0, -0.5]])
+_ADV5 = _a([[-1.0, -1.0, -1.0, -1.0, 1.0]])
+_PROXY5 = _a([[-2.0, -2.0, -2.0, -5.0, 0.0]])
+_LP3 = _a([[-3.0, -2.0, -2.0]])
+_K3_HALF = math.exp(0.5) - 1.5
+
+CURATED["lp_reg_policy_loss"] = (
+    Curated("cut by the proxy", "4 negatives, ρ = 0.5: k = 2 lowest are tokens 3 (−4) and 0 (−3); token 3 has "
+            "log π = −4 ≥ proxy −5 and is left alone; token 0: ρ = 1, c = 1, −A + k3 = 1 + (e − 2) = e − 1",
+            {"log_prob": _LP5, "old_log_prob": _LP5, "advantages": _ADV5, "mask": _FULL5, "proxy_log_prob": _PROXY5},
+            {"neg_k_percent": 0.5, "mode": "none"}, {"loss": _a([[_E - 1.0, 1.0, 1.0, 1.0, -1.0]])}),
+    Curated("k = 1 regularises nothing", "ρ = 0.49: int(4·0.49) = 1, and the code acts only when k > 1: PPO-clip",
+            {"log_prob": _LP5, "old_log_prob": _LP5, "advantages": _ADV5, "mask": _FULL5, "proxy_log_prob": _PROXY5},
+            {"neg_k_percent": 0.49, "mode": "none"}, {"loss": _a([[1.0, 1.0, 1.0, 1.0, -1.0]])}),
+    Curated("tie at the cut and the k3 clamp", "log π = (−3, −3, −3, −1), k = 2: the tie goes to tokens 0 and 1; "
+            "c = 3 gives e³ − 4 > 10, clamped: 1 + 10 = 11",
+            {"log_prob": _a([[-3.0, -3.0, -3.0, -1.0]]), "old_log_prob": _a([[-3.0, -3.0, -3.0, -1.0]]),
+             "advantages": _a([[-1.0, -1.0, -1.0, -1.0]]), "mask": np.ones((1, 4), dtype=bool),
+             "proxy_log_prob": _a([[0.0, 0.0, 0.0, 0.0]])},
+            {"neg_k_percent": 0.5, "mode": "none"}, {"loss": _a([[11.0, 11.0, 1.0, 1.0]])}),
+    Curated("regularised tokens lose the clip", "ρ = e^−0.5 < 0.8 with A = −1: PPO gives 0.8, a selected token "
+            "e^−0.5 + k3(c = 0.5) = e^−0.5 + e^0.5 − 1.5; k = int(3·0.7) = 2, tie at −2 to token 1",
+            {"log_prob": _LP3, "old_log_prob": _LP3 + 0.5, "advantages": _a([[-1.0, -1.0, -1.0]]),
+             "mask": np.ones((1, 3), dtype=bool), "proxy_log_prob": _LP3 + 0.5},
+            {"neg_k_percent": 0.7, "mode": "none"},
+            {"loss": _a([[math.exp(-0.5) + _K3_HALF, math.exp(-0.5) + _K3_HALF, 0.8]])}),
+    Curated("empty mask", "nothing valid: exactly 0",
+            {"log_prob": _LP5, "old_log_prob": _LP5, "advantages": _ADV5, "mask": np.zeros((1, 5), dtype=bool),
+             "proxy_log_prob": _PROXY5}, {"neg_k_percent": 0.5}, {"loss": _a(0.0)}),
 )

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from conformance.mutants import Mutant
+from conformance.mutants.policy import _numpy as N
+from reference.policy._common import sequences
 from spec.errors import ShapeError
 from spec.validate import check_finite, check_params
 
@@ -62,4 +64,49 @@ MUTANTS["lp_reg_proxy_logprob"] = (
            _proxy("neg_inf_fill")),
     Mutant("no_renormalise", "keeps the policy's own log-prob at kept tokens (no renormalisation over survivors)",
            _proxy("no_renormalise")),
+)
+
+
+# --------------------------------------------------------------------------- lp_reg_policy_loss
+
+
+def _lp_reg(bug: str) -> Any:
+    def lp_reg_policy_loss(log_prob: Any, old_log_prob: Any, advantages: Any, mask: Any, proxy_log_prob: Any, *,
+                           neg_k_percent: float = 0.01, pos_k_percent: float = 0.0, coef: float = 1.0,
+                           clip_low: float = 0.2, clip_high: float = 0.2, mode: str = "token-mean") -> Any:
+        fn = "lp_reg_policy_loss"
+        check_params(fn, neg_k_percent=neg_k_percent, pos_k_percent=pos_k_percent, coef=coef, clip_low=clip_low,
+                     clip_high=clip_high, mode=mode)
+        a, valid = sequences(fn, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                             proxy_log_prob=proxy_log_prob)
+        lp, old, adv, proxy = a["log_prob"], a["old_log_prob"], a["advantages"], a["proxy_log_prob"]
+        tok = N.ppo_tokens(lp, old, adv, valid, clip_low, clip_high, None).ravel()
+        with np.errstate(over="ignore", invalid="ignore"):
+            pg1 = np.where(adv == 0, 0.0, -adv * np.exp(np.where(valid, lp - old, 0.0))).ravel()
+        c = np.clip(proxy - lp, -20.0, 20.0).ravel()
+        k3 = np.clip(np.expm1(c) - c, -10.0, 10.0)
+        flat_lp, flat_adv, flat_proxy, v = lp.ravel(), adv.ravel(), proxy.ravel(), valid.ravel()
+        for side, pct in ((flat_adv < 0, neg_k_percent), (flat_adv > 0, pos_k_percent)):
+            idx = np.flatnonzero(v & side)
+            count = int(v.sum()) if bug == "count_all_valid" else idx.size
+            k = max(1, int(count * pct))
+            if idx.size == 0 or (k < 1 if bug == "k_one_applies" else k <= 1):
+                continue
+            sign = -1.0 if bug == "highest" else 1.0
+            order = idx[np.lexsort((idx, sign * flat_lp[idx]))][:k]
+            below = flat_lp[order] <= flat_proxy[order] if bug == "non_strict" else flat_lp[order] < flat_proxy[order]
+            chosen = order[below]
+            base = tok[chosen] if bug == "keeps_clip" else pg1[chosen]
+            tok[chosen] = base + coef * k3[chosen]
+        return N.aggregate(tok.reshape(lp.shape), valid, mode)
+    return lp_reg_policy_loss
+
+
+MUTANTS["lp_reg_policy_loss"] = (
+    Mutant("k_one_applies", "regularises also when k = 1 (drops the code's `if k > 1`)", _lp_reg("k_one_applies")),
+    Mutant("highest_log_probs", "selects the k highest log-probs (topk largest=True)", _lp_reg("highest")),
+    Mutant("keeps_clip", "regularised tokens keep the PPO clip (max(pg1, pg2) + β·k3) instead of −Aρ + β·k3",
+           _lp_reg("keeps_clip")),
+    Mutant("non_strict_proxy", "log π ≤ proxy instead of the strict <", _lp_reg("non_strict")),
+    Mutant("count_all_valid", "k from all valid tokens instead of the negative ones", _lp_reg("count_all_valid")),
 )
