@@ -8,6 +8,7 @@ stable argsorts (ties to the lowest flat index) and keep their counts as arrays,
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from accelerated._xp import Array, detach, from_compute, namespace, to_compute
@@ -16,7 +17,7 @@ from accelerated.policy.ppo import kl_penalty
 from spec.errors import DTypeError, ShapeError
 from spec.validate import check_finite, check_index, check_params
 
-__all__ = ["lp_reg_policy_loss", "lp_reg_proxy_logprob"]
+__all__ = ["lp_reg_policy_loss", "lp_reg_proxy_logprob", "steer_policy_loss", "steer_token_weights"]
 
 
 # --------------------------------------------------------------------------- lp_reg_proxy_logprob
@@ -102,4 +103,74 @@ def lp_reg_policy_loss(log_prob: Array, old_log_prob: Array, advantages: Array, 
     safe_lp = xp.where(valid, lp, proxy)  # masked positions: c = 0, no overflow reaches the graph
     reg = pg1 + coef * kl_penalty(safe_lp, proxy, "k3")
     tok = xp.where(chosen, reg, tok)
+    return finish(tok, valid, mode, log_prob, xp)
+
+
+# --------------------------------------------------------------------------- steer_token_weights
+
+
+def _steer_weights(lp: Array, old: Array, adv: Array, ent: Array, valid: Array, w_min: float, w_max: float,
+                   linear: bool, xp: Any) -> Array:
+    """The weights in the compute dtype (detached inputs); min/max of |Ω| over the valid tokens without a host sync."""
+    e = xp.exp(lp)
+    x = xp.clip(e, 1e-8, 1.0 - 1e-8)
+    log_x = xp.where(x == e, lp, xp.log(x))  # log(exp(logp)) = logp where the clip is inactive
+    f = x * (1.0 - x) * (log_x + ent)
+    p_old = xp.clip(xp.exp(old), 1e-8, 1.0)
+    omega = xp.abs(adv / p_old * f)
+    omega = xp.where(xp.isfinite(omega), omega, xp.zeros_like(omega))  # the code's non-finite → 0
+    lo = xp.min(xp.where(valid, omega, xp.full_like(omega, math.inf)))
+    hi = xp.max(xp.where(valid, omega, xp.full_like(omega, -math.inf)))
+    if linear:
+        spread = hi > lo
+        scale = (w_max - w_min) / xp.where(spread, hi - lo, xp.ones_like(hi))
+        w = xp.where(spread, xp.clip(w_max - (omega - lo) * scale, w_min, w_max),
+                     xp.full_like(omega, (w_min + w_max) / 2))
+    else:
+        k = -math.log(w_min) / xp.maximum(hi, xp.full_like(hi, 0.02))
+        w = xp.clip(xp.exp(-k * omega), w_min, 1.0)
+    return xp.where(valid, w, xp.zeros_like(w))
+
+
+def steer_token_weights(log_prob: Array, old_log_prob: Array, advantages: Array, mask: Array, entropy: Array, *,
+                        w_min: float = 0.8, w_max: float = 1.2, linear: bool = False) -> Array:
+    """STEER token weights (first-order entropy-change estimate); see :func:`reference.policy.steer_token_weights`
+    ("Rethinking Entropy Interventions in RLVR: An Entropy Change Perspective", 2025, arXiv:2510.10150)."""
+    fn = "steer_token_weights"
+    xp = namespace(log_prob, old_log_prob, advantages, mask, entropy)
+    check_params(fn, w_min=w_min, w_max=w_max, linear=linear)
+    valid = sequences(fn, xp, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                      entropy=entropy)
+    # float64 whatever the input dtype: the clip 1 − 1e-8 rounds to 1 in float32 (x(1 − x) = 0) and the min-max
+    # normalisation amplifies any rounding of Ω; the weights are elementwise over (B, T) (cheap next to the logits)
+    lp, old, adv, ent = (xp.astype(detach(t), xp.float64) for t in (log_prob, old_log_prob, advantages, entropy))
+    if math.prod(lp.shape) == 0:
+        return from_compute(xp.zeros_like(lp), log_prob, xp)
+    return from_compute(_steer_weights(lp, old, adv, ent, valid, w_min, w_max, linear, xp), log_prob, xp)
+
+
+# --------------------------------------------------------------------------- steer_policy_loss
+
+
+def steer_policy_loss(log_prob: Array, old_log_prob: Array, advantages: Array, mask: Array, entropy: Array, *,
+                      w_min: float = 0.8, w_max: float = 1.2, linear: bool = False, clip_low: float = 0.2,
+                      clip_high: float = 0.28, dual_clip: float | None = 10.0, mode: str = "token-mean") -> Array:
+    """STEER: detached token weights times dual-clip PPO; see :func:`reference.policy.steer_policy_loss`
+    ("Rethinking Entropy Interventions in RLVR: An Entropy Change Perspective", 2025, arXiv:2510.10150)."""
+    fn = "steer_policy_loss"
+    xp = namespace(log_prob, old_log_prob, advantages, mask, entropy)
+    check_params(fn, w_min=w_min, w_max=w_max, linear=linear, clip_low=clip_low, clip_high=clip_high,
+                 dual_clip=dual_clip, mode=mode)
+    valid = sequences(fn, xp, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                      entropy=entropy)
+    _, _, adv, d = prepare(xp, valid, log_prob, old_log_prob, advantages)
+    pg1, pg2 = ppo_terms(adv, xp.exp(d), clip_low, clip_high, xp)
+    tok = xp.maximum(pg1, pg2)
+    if dual_clip is not None:
+        tok = xp.where(adv < 0, xp.minimum(tok, -adv * dual_clip), tok)
+    if math.prod(tok.shape) > 0:
+        lp64, old64, adv64, ent64 = (xp.astype(detach(t), xp.float64)
+                                     for t in (log_prob, old_log_prob, advantages, entropy))
+        w = _steer_weights(lp64, old64, adv64, ent64, valid, w_min, w_max, linear, xp)
+        tok = tok * xp.astype(w, tok.dtype)
     return finish(tok, valid, mode, log_prob, xp)

@@ -7,6 +7,8 @@ flat index (the forks use ``torch.topk``, whose tie order is unspecified).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -16,7 +18,7 @@ from reference.policy.ppo import kl_penalty
 from spec.errors import DTypeError, ShapeError
 from spec.validate import check_finite, check_index, check_params
 
-__all__ = ["lp_reg_policy_loss", "lp_reg_proxy_logprob"]
+__all__ = ["lp_reg_policy_loss", "lp_reg_proxy_logprob", "steer_policy_loss", "steer_token_weights"]
 
 
 # --------------------------------------------------------------------------- lp_reg_proxy_logprob
@@ -133,3 +135,107 @@ def lp_reg_policy_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, adv
             if flat_lp[i] < flat_proxy[i]:
                 tok[i] = flat_pg1[i] + coef * k3[i]
     return finish(tok.reshape(lp.shape), valid, mode)
+
+
+# --------------------------------------------------------------------------- steer_token_weights
+
+
+def steer_token_weights(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantages: npt.ArrayLike,
+                        mask: npt.ArrayLike, entropy: npt.ArrayLike, *, w_min: float = 0.8, w_max: float = 1.2,
+                        linear: bool = False) -> F64:
+    r"""STEER token weights from the first-order estimate of each token's entropy change.
+
+    .. math::
+        x = \mathrm{clip}(e^{\log\pi}, 10^{-8}, 1 - 10^{-8}),\quad
+        \Omega = \Bigl|\frac{A}{\mathrm{clip}(e^{\log\pi_{old}}, 10^{-8}, 1)}\, x(1-x)(\log x + H)\Bigr|
+
+    with ``m_min, m_max`` the min and max of ``Ω`` over **all valid tokens**:
+
+    - ``linear=False`` (the paper's λ = exp(−k|Ω|)): ``k = −log(w_min)/max(m_max, 0.02)``,
+      ``w = clip(exp(−kΩ), w_min, 1)``;
+    - ``linear=True`` (the code's run_linear.sh): ``w = clip(w_max − (Ω − m_min)(w_max − w_min)/(m_max −
+      m_min), w_min, w_max)``, or ``(w_min + w_max)/2`` when ``m_max = m_min``;
+
+    then ``w ← w·mask`` (an empty mask gives zeros).
+
+    Paper: Hao et al., "Rethinking Entropy Interventions in RLVR: An Entropy Change Perspective" (2025,
+    arXiv:2510.10150). Official code: zz-haooo/STEER ``verl/trainer/ppo/core_algos.py::
+    compute_token_weights`` (commit b31df71). Differences: the function default and run_linear.sh use the
+    linear map (``linear=True`` here); the code sets non-finite Ω to 0 (unreachable with the finite inputs
+    required here); where the clip is inactive ``log x`` is ``logp`` itself (the code's ``log(exp(logp))``
+    differs by rounding, which the min-max map can amplify when ``H ≈ −logp``). Computed under stop-gradient.
+
+    Papers:
+
+    - Rethinking Entropy Interventions in RLVR: An Entropy Change Perspective (2025, arXiv:2510.10150)
+    """
+    fn = "steer_token_weights"
+    check_params(fn, w_min=w_min, w_max=w_max, linear=linear)
+    a, valid = sequences(fn, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                         entropy=entropy)
+    e = np.exp(a["log_prob"])
+    x = np.clip(e, 1e-8, 1.0 - 1e-8)
+    log_x = np.where(x == e, a["log_prob"], np.log(x))  # log(exp(logp)) = logp where the clip is inactive
+    f = x * (1.0 - x) * (log_x + a["entropy"])
+    p_old = np.clip(np.exp(a["old_log_prob"]), 1e-8, 1.0)
+    omega = np.abs(a["advantages"] / p_old * f)
+    out = np.zeros(omega.shape, dtype=np.float64)
+    if not valid.any():
+        return out
+    lo, hi = float(omega[valid].min()), float(omega[valid].max())
+    for idx in zip(*np.nonzero(valid), strict=True):
+        o = float(omega[idx])
+        if linear:
+            w = w_max - (o - lo) * ((w_max - w_min) / (hi - lo)) if hi > lo else (w_min + w_max) / 2
+            out[idx] = min(max(w, w_min), w_max)
+        else:
+            k = -math.log(w_min) / max(hi, 0.02)
+            out[idx] = min(max(math.exp(-k * o), w_min), 1.0)
+    return out
+
+
+# --------------------------------------------------------------------------- steer_policy_loss
+
+
+def steer_policy_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantages: npt.ArrayLike,
+                      mask: npt.ArrayLike, entropy: npt.ArrayLike, *, w_min: float = 0.8, w_max: float = 1.2,
+                      linear: bool = False, clip_low: float = 0.2, clip_high: float = 0.28,
+                      dual_clip: float | None = 10.0, mode: str = "token-mean") -> F64:
+    r"""STEER policy loss: dual-clip PPO with clip-higher, reweighted token by token.
+
+    .. math::
+        \ell = \max(-A\rho, -A\,\mathrm{clip}(\rho, 1-\varepsilon_{low}, 1+\varepsilon_{high})),\quad
+        \ell \leftarrow \min(\ell, -Ac)\ \text{if}\ A < 0,\quad
+        L = \mathrm{aggregate}(\ell \cdot \mathrm{sg}(w), m, \text{mode})
+
+    with ``w = steer_token_weights(...)`` (λ = exp(−k|Ω|) by default, the code's linear map with
+    ``linear=True``). ``dual_clip=None`` turns the dual clip off.
+
+    Paper: Hao et al., "Rethinking Entropy Interventions in RLVR: An Entropy Change Perspective" (2025,
+    arXiv:2510.10150); PPO (2017, arXiv:1707.06347) with DAPO's clip-higher (2025, arXiv:2503.14476).
+    Official code: zz-haooo/STEER ``compute_policy_loss_with_entropy`` (commit b31df71); scripts: ε = 0.2 /
+    0.28, c = 10 (function default 3). Differences: the fork clamps ``logp − old`` to [−20, 20] (not here,
+    as ``ppo_clip_loss``); the weight map (see ``steer_token_weights``).
+
+    Stop-gradients: ``old_log_prob``, ``advantages``, ``entropy`` and the weights — the gradient is
+    ``w ⊙ ∇ℓ``.
+
+    Papers:
+
+    - Rethinking Entropy Interventions in RLVR: An Entropy Change Perspective (2025, arXiv:2510.10150)
+    - Proximal Policy Optimization Algorithms (2017, arXiv:1707.06347)
+    - DAPO: An Open-Source LLM Reinforcement Learning System at Scale (2025, arXiv:2503.14476)
+    """
+    fn = "steer_policy_loss"
+    check_params(fn, w_min=w_min, w_max=w_max, linear=linear, clip_low=clip_low, clip_high=clip_high,
+                 dual_clip=dual_clip, mode=mode)
+    a, valid = sequences(fn, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                         entropy=entropy)
+    w = steer_token_weights(a["log_prob"], a["old_log_prob"], a["advantages"], valid, a["entropy"], w_min=w_min,
+                            w_max=w_max, linear=linear)
+    lp, old, adv = a["log_prob"], a["old_log_prob"], a["advantages"]
+    pg1, pg2 = ppo_terms(lp, old, adv, valid, clip_low, clip_high)
+    tok = np.maximum(pg1, pg2)
+    if dual_clip is not None:
+        tok = np.where(adv < 0, np.minimum(tok, -adv * dual_clip), tok)
+    return finish(tok * w, valid, mode)

@@ -477,3 +477,303 @@ register(MethodSpec(
     degenerate=("empty mask gives 0", "no valid A < 0 token, or int(n_neg·ρ) ≤ 1: plain PPO-clip",
                 "tokens with A = 0 are never selected and give 0"),
 ))
+
+
+# =========================================================================== steer_token_weights
+
+STEER_2025 = Paper("Rethinking Entropy Interventions in RLVR: An Entropy Change Perspective", 2025, "2510.10150")
+STEER_CODE = "zz-haooo/STEER"
+STEER_COMMIT = "b31df71652cd103ddc3512656a430c39ba15dd13"
+
+
+def np_steer_omega(inputs: Mapping[str, Any]) -> F64:
+    """|Ω| of the code: |A / clip(e^old, 1e-8, 1) · x(1 − x)(log x + H)|, x = clip(e^logp, 1e-8, 1 − 1e-8);
+    non-finite values set to 0."""
+    lp = np.asarray(inputs["log_prob"], dtype=np.float64)
+    e = np.exp(lp)
+    x = np.clip(e, 1e-8, 1.0 - 1e-8)
+    log_x = np.where(x == e, lp, np.log(x))
+    f = x * (1.0 - x) * (log_x + np.asarray(inputs["entropy"], dtype=np.float64))
+    p_old = np.clip(np.exp(np.asarray(inputs["old_log_prob"], dtype=np.float64)), 1e-8, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        omega = np.asarray(inputs["advantages"], dtype=np.float64) / p_old * f
+    return np.asarray(np.abs(np.where(np.isfinite(omega), omega, 0.0)), dtype=np.float64)
+
+
+def np_steer_weights(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> F64:
+    valid = valid_mask(inputs["mask"])
+    omega = np_steer_omega(inputs)
+    w_min, w_max = float(params.get("w_min", 0.8)), float(params.get("w_max", 1.2))
+    if not valid.any():
+        return np.zeros(omega.shape)
+    lo, hi = float(omega[valid].min()), float(omega[valid].max())
+    if params.get("linear", False):
+        if hi > lo:
+            w = np.clip(w_max - (omega - lo) * ((w_max - w_min) / (hi - lo)), w_min, w_max)
+        else:
+            w = np.full(omega.shape, (w_min + w_max) / 2)
+    else:
+        k = -math.log(w_min) / max(hi, 0.02)
+        w = np.clip(np.exp(-k * omega), w_min, 1.0)
+    return np.asarray(np.where(valid, w, 0.0), dtype=np.float64)
+
+
+def steer_inputs() -> tuple[InputSpec, ...]:
+    return (
+        *loss_inputs(),
+        InputSpec("entropy", "values", SEQ, "H_t: the current policy's token entropy (stop-gradient)",
+                  stop_gradient=True),
+    )
+
+
+def steer_weight_params() -> tuple[ParamSpec, ...]:
+    return (
+        ParamSpec("w_min", 0.8, Interval(0.0, 1.0, low_closed=False), "the smallest weight (token_weight_min)"),
+        ParamSpec("w_max", 1.2, Interval(1.0, 10.0), "the largest weight of the linear map (token_weight_max; the "
+                  "exponential map caps at 1)"),
+        ParamSpec("linear", False, Choice((False, True)), "False: the paper's λ = exp(−k|Ω|); True: the code's "
+                  "min-max linear map onto [w_min, w_max] (run_linear.sh)"),
+    )
+
+
+def _weights_definition(ctx: PropertyContext) -> None:
+    (w,) = ctx.call()
+    expect = np_steer_weights(ctx.inputs, ctx.params)
+    assert ctx.close(w, expect, factor=2), f"STEER weights {w} != definition {expect}"
+
+
+def _weights_bounds(ctx: PropertyContext) -> None:
+    (w,) = ctx.call()
+    w = np.asarray(w, dtype=np.float64)
+    valid = valid_mask(ctx.inputs["mask"])
+    assert np.all(w[~valid] == 0.0), "weights off the mask must be exactly 0"
+    lo = float(ctx.params.get("w_min", 0.8))
+    hi = float(ctx.params.get("w_max", 1.2)) if ctx.params.get("linear", False) else 1.0
+    s = ctx.slack(2)
+    assert np.all((w[valid] >= lo - s) & (w[valid] <= hi + s)), f"weights outside [{lo}, {hi}]: {w[valid]}"
+
+
+def _weights_monotone(ctx: PropertyContext) -> None:
+    """w is non-increasing in |Ω| over the valid tokens."""
+    valid = valid_mask(ctx.inputs["mask"])
+    if valid.sum() < 2:
+        ctx.skip("fewer than two valid tokens")
+    omega = np_steer_omega(ctx.inputs)[valid]
+    (w,) = ctx.call()
+    w = np.asarray(w, dtype=np.float64)[valid]
+    order = np.argsort(omega, kind="stable")
+    steps = np.diff(w[order])
+    gaps = np.diff(omega[order])
+    # a rounding-level gap in Ω may be ordered either way by another precision: only clear gaps count
+    clear = gaps > 1e-6 * (1.0 + np.abs(omega[order][1:]))
+    assert np.all(steps[clear] <= ctx.slack(4)), f"weights increase with |Ω|: {w[order]} for Ω {omega[order]}"
+
+
+def _weights_unit(ctx: PropertyContext) -> None:
+    (w,) = ctx.call(w_min=1.0, w_max=1.0)
+    expect = valid_mask(ctx.inputs["mask"]).astype(np.float64)
+    assert ctx.close(w, expect), "w_min = w_max = 1 must give the mask (plain loss)"
+
+
+def _weights_adv_scale(ctx: PropertyContext) -> None:
+    """The linear map is a min-max normalisation: scaling A by 2 leaves the weights unchanged."""
+    if not ctx.params.get("linear", False):
+        ctx.skip("the exponential map depends on the size of Ω (its 0.02 floor)")
+    (a,) = ctx.call()
+    (b,) = ctx.call(advantages=2.0 * np.asarray(ctx.inputs["advantages"], dtype=np.float64))
+    assert ctx.close(b, a, factor=4), "linear STEER weights must be invariant to A → 2A"
+
+
+def _omega_spread(inputs: Mapping[str, Any]) -> tuple[float, float] | None:
+    valid = valid_mask(inputs["mask"])
+    if not valid.any():
+        return None
+    omega = np_steer_omega(inputs)[valid]
+    return float(omega.min()), float(omega.max())
+
+
+register(MethodSpec(
+    id="steer_token_weights",
+    family="policy",
+    kind="advantage",
+    summary="STEER token weights from the first-order entropy-change estimate |Ω| = |A/p_old·x(1−x)(log x + H)|: "
+            "λ = exp(−k|Ω|), k = −log w_min / max(max Ω, 0.02) (paper), or the min-max linear map onto "
+            "[w_min, w_max] (code's run_linear.sh); 0 off the mask.",
+    papers=(STEER_2025,),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against=f"{STEER_CODE} verl/trainer/ppo/core_algos.py compute_token_weights (commit "
+                        f"{STEER_COMMIT[:12]}, fetched with the search tool), run/run_linear.sh (w 0.8–1.2, "
+                        "linear=True) and run/run_exp.sh (w_min 0.8, linear=False); the paper (arXiv 2510.10150v2 "
+                        "abstract and the sciencestack summary via the search tool: λ_{i,t} = exp(−k|Ω_{i,t}|))",
+        official_code=f"{STEER_CODE}:verl/trainer/ppo/core_algos.py:compute_token_weights",
+        notes="Computed under no_grad (a constant). Ω uses x = clip(e^logp, 1e-8, 1 − 1e-8) and p_old = clip(e^old, "
+              "1e-8, 1) (the code's variable is named x_one_minus_x_squared but computes x(1 − x)). min and max of "
+              "|Ω| are over ALL valid tokens of the call (micro-batch dependent). The code maps non-finite Ω to 0 "
+              "(the largest weight); with the finite inputs required here Ω is always finite, so that branch is "
+              "unreachable. The exponential map's clip to [w_min, 1] only guards rounding (exp(−k|Ω|) ∈ [w_min, 1] "
+              "exactly).",
+        differences=(
+            Difference("weight map", "λ = exp(−k|Ω|)",
+                       "run_linear.sh and the function default linear=True: w = w_max − (Ω − min)(w_max − w_min)/"
+                       "(max − min), clipped, (w_min + w_max)/2 when max = min", "paper", "linear"),
+            Difference("non-finite Ω", "not discussed", "set to 0, i.e. the largest weight", "code", None),
+            Difference("log x", "log π", "log(clip(exp(logp), 1e-8, 1 − 1e-8)); here logp itself where the clip is "
+                       "inactive (equal up to rounding: the rounding residual of log(exp(logp)) + H at H = −logp is "
+                       "otherwise amplified by the min-max map and differs between math libraries)", "paper", None),
+            Difference("precision", "real arithmetic", "the fork computes in the log-probs' dtype (float32 in "
+                       "training), where clip(p, ·, 1 − 1e-8) rounds to 1 and x(1 − x) = 0 for p near 1; every "
+                       "backend here computes the weights in float64 (elementwise over (B, T), cheap), so all "
+                       "dtypes agree with the float64 definition", "paper", None),
+        ),
+    ),
+    inputs=steer_inputs(),
+    params=steer_weight_params(),
+    outputs=(OutputSpec("weights", "token weights (B, T), 0 at masked positions", shape=SEQ,
+                        scale=Scale("max(1, w_max)", lambda i, p: max(1.0, float(p.get("w_max", 1.2))))),),
+    branches=(
+        Branch("linear: spread", "linear map with max |Ω| > min |Ω| over the valid tokens",
+               lambda i, p, o: bool(p.get("linear")) and (s := _omega_spread(i)) is not None and s[1] > s[0]),
+        Branch("linear: all Ω equal", "linear map with one value of |Ω| (one valid token, or A = 0): the midpoint",
+               lambda i, p, o: bool(p.get("linear")) and (s := _omega_spread(i)) is not None and s[1] == s[0]),
+        Branch("exp: the 0.02 floor binds", "exponential map with max |Ω| < 0.02 (k = −log w_min / 0.02)",
+               lambda i, p, o: not p.get("linear") and (s := _omega_spread(i)) is not None and s[1] < 0.02),
+        Branch("exp: max Ω above the floor", "exponential map with max |Ω| ≥ 0.02 (the largest |Ω| gets w_min)",
+               lambda i, p, o: not p.get("linear") and (s := _omega_spread(i)) is not None and s[1] >= 0.02),
+        EMPTY_MASK,
+    ),
+    properties=(
+        Property("definition", "equals the code's formula", _weights_definition),
+        Property("bounds", "valid weights in [w_min, w_max] (linear) or [w_min, 1] (exp); 0 off the mask",
+                 _weights_bounds),
+        Property("monotone_in_omega", "weights are non-increasing in |Ω|", _weights_monotone),
+        Property("unit_weights", "w_min = w_max = 1 gives the mask", _weights_unit),
+        Property("linear_advantage_scale", "linear map: invariant to A → 2A", _weights_adv_scale),
+        Property("masked_values_irrelevant", "inputs at masked positions do not matter",
+                 masked_irrelevant_factory(("log_prob", "old_log_prob", "advantages", "entropy"))),
+    ),
+    tolerance=default_tolerance(),
+    derivation=None,
+    stop_gradients=("the whole output (computed under no_grad)",),
+    degenerate=("empty mask gives all zeros", "one valid token, or all |Ω| equal: the linear map gives "
+                "(w_min + w_max)/2; the exponential map gives exp(−k|Ω|) with the 0.02 floor"),
+))
+
+
+# =========================================================================== steer_policy_loss
+
+
+def steer_tokens(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> F64:
+    i, p = inputs, params
+    ppo = ppo_tokens(i["log_prob"], i["old_log_prob"], i["advantages"], i["mask"], p.get("clip_low", 0.2),
+                     p.get("clip_high", 0.28), p.get("dual_clip", 10.0))
+    return np.asarray(ppo * np_steer_weights(i, p), dtype=np.float64)
+
+
+def _steer_definition(ctx: PropertyContext) -> None:
+    (tok,) = ctx.call(mode="none")
+    expect = steer_tokens(ctx.inputs, ctx.params)
+    assert ctx.close(tok, expect, factor=2), f"per-token STEER loss {tok} != w·dual-clip PPO {expect}"
+    mode = ctx.params.get("mode", "token-mean")
+    if mode != "none":
+        (agg,) = ctx.call()
+        ref = np_aggregate(np.asarray(tok, dtype=np.float64), ctx.inputs["mask"], mode)
+        assert ctx.close(agg, ref, factor=4), f"{mode} of the per-token loss {ref} != loss {agg}"
+
+
+def _steer_unit(ctx: PropertyContext) -> None:
+    """w_min = w_max = 1 is verl's dual-clip PPO with clip-higher."""
+    i, p = ctx.inputs, ctx.params
+    (tok,) = ctx.call(mode="none", w_min=1.0, w_max=1.0)
+    expect = ppo_tokens(i["log_prob"], i["old_log_prob"], i["advantages"], i["mask"], p.get("clip_low", 0.2),
+                        p.get("clip_high", 0.28), p.get("dual_clip", 10.0))
+    assert ctx.close(tok, expect, factor=2), f"unit weights must give dual-clip PPO: {tok} vs {expect}"
+
+
+def _steer_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    valid = valid_mask(inputs["mask"])
+    d = np.where(valid, np.asarray(inputs["log_prob"], dtype=np.float64)
+                 - np.asarray(inputs["old_log_prob"], dtype=np.float64), 0.0)
+    with np.errstate(over="ignore"):
+        bound = np.abs(np.asarray(inputs["advantages"], dtype=np.float64)) * np.maximum(
+            np.exp(d), 1.0 + float(params.get("clip_high", 0.28)))
+    bound = bound[valid & np.isfinite(bound)]
+    w = max(1.0, float(params.get("w_max", 1.2))) if params.get("linear", False) else 1.0
+    return max(1.0, w * (float(bound.max()) if bound.size else 0.0))
+
+
+def _steer_clip_sides(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[bool, bool, bool]:
+    valid = valid_mask(inputs["mask"])
+    d = np.asarray(inputs["log_prob"], dtype=np.float64) - np.asarray(inputs["old_log_prob"], dtype=np.float64)
+    adv = np.asarray(inputs["advantages"], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        r = np.exp(d)
+    c = params.get("dual_clip", 10.0)
+    return (bool(np.any(valid & (adv > 0) & (r > 1 + float(params.get("clip_high", 0.28))))),
+            bool(np.any(valid & (adv < 0) & (r < 1 - float(params.get("clip_low", 0.2))))),
+            c is not None and bool(np.any(valid & (adv < 0) & (r > float(c)))))
+
+
+register(MethodSpec(
+    id="steer_policy_loss",
+    family="policy",
+    kind="loss",
+    summary="STEER loss: verl's dual-clip PPO with clip-higher, each token's loss multiplied by its detached "
+            "steer_token_weights weight, aggregated with the mask.",
+    papers=(STEER_2025, PPO_2017, DAPO_2025),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against=f"{STEER_CODE} verl/trainer/ppo/core_algos.py compute_policy_loss_with_entropy (registered "
+                        f"as 'entropy_control'), compute_token_weights and agg_loss (commit {STEER_COMMIT[:12]}, "
+                        "fetched with the search tool); run/run_linear.sh and run/run_exp.sh (clip 0.2/0.28, "
+                        "clip_ratio_c 10.0)",
+        official_code=f"{STEER_CODE}:verl/trainer/ppo/core_algos.py:compute_policy_loss_with_entropy",
+        notes="The weights are computed under no_grad from the same log_prob (a constant in the gradient): the "
+              "gradient is w ⊙ ∇(dual-clip PPO). That surrogate gradient is not the derivative of the loss value "
+              "(which moves with w), so the spec carries no SymPy derivation: the tests compare autograd with the "
+              "fork's autograd and with w·∂PPO in closed form. Aggregation through `aggregate` (the fork's agg_loss "
+              "differs in its seq-mean-token-sum-norm normaliser, see `aggregate`).",
+        differences=(
+            Difference("weight map", "λ = exp(−k|Ω|)", "run_linear.sh: linear map (see steer_token_weights)",
+                       "paper", "linear"),
+            Difference("dual clip constant", "dual-clip PPO with c", "function default clip_ratio_c = 3.0; the run "
+                       "scripts set 10.0 (our default); None disables the dual clip", "code", "dual_clip"),
+            Difference("log-ratio clamp", "ρ = exp(logp − old)", "the fork clamps logp − old to [−20, 20] before exp "
+                       "(as verl); not applied here, as ppo_clip_loss", "paper", None),
+        ),
+    ),
+    inputs=steer_inputs(),
+    params=(
+        *steer_weight_params(),
+        ParamSpec("clip_low", 0.2, Interval(0.0, 1.0), "ε_low: the ratio is clipped below at 1 − ε_low",
+                  sensitive=True),
+        ParamSpec("clip_high", 0.28, Interval(0.0, 10.0), "ε_high (the STEER scripts' 0.28)", sensitive=True),
+        ParamSpec("dual_clip", 10.0, Interval(1.0, 100.0, low_closed=False, allow_none=True),
+                  "dual-clip constant c > 1 (the scripts' clip_ratio_c = 10); None disables it", sensitive=True),
+        loss_mode(),
+    ),
+    outputs=(loss_output(Scale("max(1, w·largest |A_t|·max(ρ_t, 1 + clip_high)), w = w_max (linear) or 1 (exp)",
+                               _steer_scale)),),
+    branches=(
+        Branch("clipped above", "a valid token with A > 0 and ρ > 1 + ε_high",
+               lambda i, p, o: _steer_clip_sides(i, p)[0]),
+        Branch("clipped below", "a valid token with A < 0 and ρ < 1 − ε_low",
+               lambda i, p, o: _steer_clip_sides(i, p)[1]),
+        Branch("dual clip active", "a valid token with A < 0 and ρ > c (the loss is −A·c·w)",
+               lambda i, p, o: _steer_clip_sides(i, p)[2]),
+        Branch("weights spread", "valid tokens with different weights",
+               lambda i, p, o: (s := _omega_spread(i)) is not None and s[1] > s[0]),
+        EMPTY_MASK,
+    ),
+    properties=(
+        Property("definition", "per-token loss = w · dual-clip PPO, aggregated by `aggregate`", _steer_definition),
+        Property("unit_weights_is_ppo", "w_min = w_max = 1 gives verl's dual-clip PPO with clip-higher", _steer_unit),
+        Property("masked_values_irrelevant", "inputs at masked positions do not matter",
+                 masked_irrelevant_factory(("log_prob", "old_log_prob", "advantages", "entropy"))),
+    ),
+    tolerance=default_tolerance(),
+    derivation=None,
+    stop_gradients=("old_log_prob, advantages and entropy are constants",
+                    "the weights (computed under no_grad from log_prob): the gradient is w ⊙ ∇(dual-clip PPO)"),
+    degenerate=("empty mask gives 0", "A = 0 tokens give exactly 0"),
+))

@@ -152,3 +152,84 @@ CURATED["lp_reg_policy_loss"] = (
             {"log_prob": _LP5, "old_log_prob": _LP5, "advantages": _ADV5, "mask": np.zeros((1, 5), dtype=bool),
              "proxy_log_prob": _PROXY5}, {"neg_k_percent": 0.5}, {"loss": _a(0.0)}),
 )
+
+
+# --------------------------------------------------------------------------- STEER (both ids)
+
+
+def _steer_inputs(draw: st.DrawFn, dtype: str, small: bool) -> dict[str, Any]:
+    """Sequence-loss inputs plus token entropies: −log π (log x + H ≈ 0, Ω ≈ 0), dyadic values in [0, 4], or a
+    constant; advantages shrunk by 2^-9 one draw in four (max |Ω| below the exponential map's 0.02 floor)."""
+    inputs = draw(loss_inputs(dtype, small))
+    shape = inputs["log_prob"].shape
+    n = int(np.prod(shape))
+    style = draw(st.sampled_from(["dyadic", "dyadic", "neg_log_prob", "constant"]), label="entropy_style")
+    if style == "neg_log_prob":
+        ent = -inputs["log_prob"]
+    elif style == "constant":
+        ent = np.full(shape, draw(st.sampled_from([0.0, 1.0, 2.5])))
+    else:
+        ent = np.array(draw(st.lists(st.integers(0, 16), min_size=n, max_size=n)), dtype=np.float64).reshape(shape) / 4
+    inputs["entropy"] = representable(ent, dtype)
+    if draw(st.integers(0, 3)) == 0:
+        inputs["advantages"] = representable(inputs["advantages"] / 512.0, dtype)
+    return inputs
+
+
+def _steer_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        return case(_steer_inputs(draw, dtype, small), params(draw, spec))
+    return build()
+
+
+def _steer_loss_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    """As the weights, with a dual-clip constant below the drawn ratios (up to e²) half the time."""
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        c = draw(st.one_of(st.sampled_from([None, 1.5, 3.0, 10.0]), st.floats(1.01, 8.0)), label="dual_clip")
+        return case(_steer_inputs(draw, dtype, small), params(draw, spec, dual_clip=c))
+    return build()
+
+
+CASES["steer_token_weights"] = _steer_case
+CASES["steer_policy_loss"] = _steer_loss_case
+
+_HALF = math.log(0.5)
+_STEER_LP = _a([[_HALF, _HALF, -1.0]])
+_STEER_H = _a([[-_HALF + 1.0, -_HALF + 2.0, 0.0]])  # x = 1/2: x(1 − x)(log x + H) = (1/4, 1/2)
+_STEER_M = np.array([[True, True, False]])
+
+
+def _steer(adv: list[float], mask: Any = _STEER_M) -> dict[str, Any]:
+    return {"log_prob": _STEER_LP, "old_log_prob": _STEER_LP, "advantages": _a([adv]), "mask": mask,
+            "entropy": _STEER_H}
+
+
+CURATED["steer_token_weights"] = (
+    Curated("linear min-max map", "p = p_old = 1/2, A = 1: |Ω| = (1/4, 1/2)/(1/2) = (0.5, 1): the smallest gets w_max "
+            "1.2, the largest w_min 0.8; the masked token 0", _steer([1.0, 1.0, 5.0]), {"linear": True},
+            {"weights": _a([[1.2, 0.8, 0.0]])}),
+    Curated("exponential map", "the same |Ω| = (0.5, 1): k = −log 0.8 / 1, λ = 0.8^|Ω| = (sqrt 0.8, 0.8)",
+            _steer([1.0, 1.0, 5.0]), {"linear": False}, {"weights": _a([[math.sqrt(0.8), 0.8, 0.0]])}),
+    Curated("exponential 0.02 floor", "A = 0.01: |Ω| = (0.005, 0.01) < 0.02, k = −log 0.8 / 0.02: λ = (0.8^0.25, "
+            "0.8^0.5)", _steer([0.01, 0.01, 5.0]), {"linear": False},
+            {"weights": _a([[0.8**0.25, math.sqrt(0.8), 0.0]])}),
+    Curated("one valid token, linear", "max |Ω| = min |Ω|: the midpoint (0.8 + 1.2)/2 = 1",
+            _steer([1.0, 1.0, 5.0], np.array([[False, True, False]])), {"linear": True},
+            {"weights": _a([[0.0, 1.0, 0.0]])}),
+    Curated("empty mask", "no valid token: all zeros", _steer([1.0, 1.0, 5.0], np.zeros((1, 3), dtype=bool)), {},
+            {"weights": _a([[0.0, 0.0, 0.0]])}),
+)
+
+CURATED["steer_policy_loss"] = (
+    Curated("exponential weights times PPO", "ρ = 1, A = 1: ℓ = −1 per token, weights (sqrt 0.8, 0.8) as the weights "
+            "case: ℓ·w = (−sqrt 0.8, −0.8, 0)", _steer([1.0, 1.0, 5.0]), {"mode": "none"},
+            {"loss": _a([[-math.sqrt(0.8), -0.8, 0.0]])}),
+    Curated("dual clip, one valid token", "A = −1, log-ratio 2: ρ = e² > c = 3, ℓ = −A·c = 3; one valid token, "
+            "linear map: w = (0.8 + 1.2)/2 = 1; token-mean 3",
+            {**_steer([-1.0, -1.0, 5.0], np.array([[True, False, False]])), "old_log_prob": _STEER_LP - 2.0},
+            {"linear": True, "dual_clip": 3.0}, {"loss": _a(3.0)}),
+    Curated("empty mask", "nothing valid: exactly 0", _steer([1.0, 1.0, 5.0], np.zeros((1, 3), dtype=bool)), {},
+            {"loss": _a(0.0)}),
+)

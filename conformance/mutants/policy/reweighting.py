@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -109,4 +110,81 @@ MUTANTS["lp_reg_policy_loss"] = (
            _lp_reg("keeps_clip")),
     Mutant("non_strict_proxy", "log π ≤ proxy instead of the strict <", _lp_reg("non_strict")),
     Mutant("count_all_valid", "k from all valid tokens instead of the negative ones", _lp_reg("count_all_valid")),
+)
+
+
+# --------------------------------------------------------------------------- steer_token_weights
+
+
+def _steer_weights(bug: str) -> Any:
+    def steer_token_weights(log_prob: Any, old_log_prob: Any, advantages: Any, mask: Any, entropy: Any, *,
+                            w_min: float = 0.8, w_max: float = 1.2, linear: bool = False) -> Any:
+        fn = "steer_token_weights"
+        check_params(fn, w_min=w_min, w_max=w_max, linear=linear)
+        a, valid = sequences(fn, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                             entropy=entropy)
+        e = np.exp(a["log_prob"])
+        x = np.clip(e, 1e-8, 1.0 - 1e-8)
+        f = x * (1.0 - x) * (np.where(x == e, a["log_prob"], np.log(x)) + a["entropy"])
+        omega = a["advantages"] / np.clip(np.exp(a["old_log_prob"]), 1e-8, 1.0) * f
+        if bug != "signed_omega":
+            omega = np.abs(omega)
+        if not valid.any():
+            return np.zeros(omega.shape)
+        pool = omega if bug == "stats_over_padding" else omega[valid]
+        lo, hi = float(pool.min()), float(pool.max())
+        if linear:
+            if hi > lo:
+                ramp = (omega - lo) * ((w_max - w_min) / (hi - lo))
+                w = np.clip(w_min + ramp if bug == "increasing" else w_max - ramp, w_min, w_max)
+            else:
+                w = np.full(omega.shape, (w_min + w_max) / 2)
+        else:
+            k = -math.log(w_min) / (hi if bug == "no_floor" and hi > 0 else max(hi, 0.02))
+            w = np.clip(np.exp(-k * omega), w_min, 1.0)
+        return np.where(valid, w, 0.0)
+    return steer_token_weights
+
+
+MUTANTS["steer_token_weights"] = (
+    Mutant("signed_omega", "ranks by the signed Ω (no absolute value)", _steer_weights("signed_omega")),
+    Mutant("stats_over_padding", "min and max of |Ω| taken over padded tokens too",
+           _steer_weights("stats_over_padding")),
+    Mutant("increasing_map", "linear map increasing in |Ω| (large predicted entropy change up-weighted)",
+           _steer_weights("increasing")),
+    Mutant("no_floor", "exponential map without the 0.02 floor of max |Ω|", _steer_weights("no_floor")),
+)
+
+
+# --------------------------------------------------------------------------- steer_policy_loss
+
+
+def _steer_loss(bug: str) -> Any:
+    weights = _steer_weights("")
+
+    def steer_policy_loss(log_prob: Any, old_log_prob: Any, advantages: Any, mask: Any, entropy: Any, *,
+                          w_min: float = 0.8, w_max: float = 1.2, linear: bool = False, clip_low: float = 0.2,
+                          clip_high: float = 0.28, dual_clip: float | None = 10.0, mode: str = "token-mean") -> Any:
+        fn = "steer_policy_loss"
+        check_params(fn, w_min=w_min, w_max=w_max, linear=linear, clip_low=clip_low, clip_high=clip_high,
+                     dual_clip=dual_clip, mode=mode)
+        a, valid = sequences(fn, mask, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                             entropy=entropy)
+        w = weights(a["log_prob"], a["old_log_prob"], a["advantages"], valid, a["entropy"], w_min=w_min,
+                    w_max=w_max, linear=linear)
+        c = None if bug == "no_dual_clip" else dual_clip
+        tok = N.ppo_tokens(a["log_prob"], a["old_log_prob"], a["advantages"], valid, clip_low, clip_high, c)
+        if bug == "weights_normalised":
+            wv = w[valid]
+            w = w / wv.mean() if wv.size else w
+        return N.aggregate(tok * w, valid, mode, bug="norm_by_T" if bug == "norm_by_T" else "")
+    return steer_policy_loss
+
+
+MUTANTS["steer_policy_loss"] = (
+    Mutant("no_dual_clip", "drops the dual clip (A < 0 tokens are not capped at −A·c)", _steer_loss("no_dual_clip")),
+    Mutant("weights_normalised", "divides the weights by their mean over valid tokens (a re-normalised weighting)",
+           _steer_loss("weights_normalised")),
+    Mutant("norm_by_T", "seq-mean-token-sum-norm divides by T only (verl's agg_loss) instead of B·T",
+           _steer_loss("norm_by_T")),
 )
