@@ -1,0 +1,94 @@
+"""Accelerated ``entropy_advantages`` group of the ``policy`` family (array API): CANON and EMPG without a Python
+loop over groups or steps and without host syncs (traceable by ``torch.compile(fullgraph=True)``).
+
+CANON sorts the responses by (group id, metric, original index) with two stable argsorts; each response's
+group bounds come from ``searchsorted`` on the sorted ids, its position in the group from its sorted index,
+and the half-sums from one float64 prefix sum read at the group bounds. The metric is computed in float64 on
+every backend (exact ties decide identically to the reference; see :mod:`spec.policy.entropy_advantages`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accelerated._xp import Array, detach, device, from_compute, namespace
+from accelerated.policy._common import safe_div
+from spec.errors import DTypeError, ShapeError
+from spec.validate import check_finite, check_mask, check_params, check_same_shape
+
+__all__ = ["canon_advantage"]
+
+
+def _canon_checks(fn: str, xp: Any, rewards: Array, group_ids: Array, entropy: Array, mask: Array) -> None:
+    check_same_shape(fn, rewards=rewards, group_ids=group_ids)
+    if rewards.ndim != 1:
+        raise ShapeError(fn, "rewards", "a 1-D array of shape (B,)", f"shape {tuple(rewards.shape)}")
+    check_same_shape(fn, entropy=entropy, mask=mask)
+    if entropy.ndim != 2 or entropy.shape[0] != rewards.shape[0]:
+        raise ShapeError(fn, "entropy", f"shape ({rewards.shape[0]}, T) (one row per response)",
+                         f"shape {tuple(entropy.shape)}")
+    check_finite(fn, "rewards", rewards, xp)
+    if not xp.isdtype(group_ids.dtype, "integral"):
+        raise DTypeError(fn, "group_ids", "an integer dtype", f"dtype {group_ids.dtype}")
+    check_finite(fn, "entropy", entropy, xp)
+    check_mask(fn, "mask", mask, xp)
+
+
+def _canon(xp: Any, rewards: Array, group_ids: Array, entropy: Array, mask: Array, metric: str, inter: Any,
+           intra: Any, alpha: float, beta: float, max_length: float) -> Array:
+    """CANON advantages (B, T) in float64 (``inter``/``intra`` may be 0-d arrays: the annealed schedule)."""
+    f64 = xp.float64
+    r = xp.astype(detach(rewards), f64)
+    mf = xp.astype(mask != 0, f64)
+    if metric == "length":
+        key = xp.sum(mf, axis=-1)
+    else:
+        key = xp.sum(xp.astype(detach(entropy), f64) * mf, axis=-1) / (xp.sum(mf, axis=-1) + 1e-8)
+    g = xp.astype(group_ids, xp.int64)
+    n = r.shape[0]
+    by_key = xp.argsort(key, stable=True)
+    perm = xp.take(by_key, xp.argsort(xp.take(g, by_key), stable=True))  # group, then metric, then index
+    gs = xp.take(g, perm)
+    rs = xp.take(r, perm)
+    start = xp.searchsorted(gs, gs, side="left")
+    end = xp.searchsorted(gs, gs, side="right")
+    size = end - start
+    mid = size // 2
+    pos = xp.arange(n, device=device(rs)) - start
+    high = pos >= mid
+    zero = xp.zeros((1,), dtype=f64, device=device(rs))
+    cs = xp.concat([zero, xp.cumulative_sum(rs)])
+    split = start + mid
+    low_sum = xp.take(cs, split) - xp.take(cs, start)
+    high_sum = xp.take(cs, end) - xp.take(cs, split)
+    single = size == 1
+    mu_l = xp.where(single, xp.zeros_like(rs), safe_div(low_sum, xp.astype(mid, f64), xp))
+    mu_h = xp.where(single, xp.zeros_like(rs), safe_div(high_sum, xp.astype(size - mid, f64), xp))
+    if metric == "length":
+        inter_high = alpha * rs - mu_l + beta
+        inter_low = rs - alpha * mu_h - beta
+    else:
+        inter_high = rs - alpha * mu_l + beta
+        inter_low = alpha * rs - mu_h - beta
+    adv_high = (inter * inter_high + intra * (rs - mu_h)) / max_length
+    adv_low = (inter * inter_low + intra * (rs - mu_l)) / max_length
+    adv_sorted = xp.where(high, adv_high, adv_low)
+    adv = xp.take(adv_sorted, xp.argsort(perm, stable=True))
+    return adv[:, None] * mf
+
+
+# --------------------------------------------------------------------------- canon_advantage
+
+
+def canon_advantage(rewards: Array, group_ids: Array, entropy: Array, mask: Array, *, metric: str = "entropy",
+                    mu: float = 1.0, alpha: float = 1.0, beta: float = 0.0, max_length: int = 8192) -> Array:
+    """CANON conditional advantage; see :func:`reference.policy.canon_advantage` ("Conditional Advantage Estimation
+    for Reinforcement Learning in Large Reasoning Models", 2025, arXiv:2509.23962)."""
+    fn = "canon_advantage"
+    xp = namespace(rewards, group_ids, entropy, mask)
+    check_params(fn, metric=metric, mu=mu, alpha=alpha, beta=beta, max_length=max_length)
+    _canon_checks(fn, xp, rewards, group_ids, entropy, mask)
+    if rewards.shape[0] == 0:
+        return from_compute(xp.zeros(entropy.shape, dtype=entropy.dtype), entropy, xp)
+    adv = _canon(xp, rewards, group_ids, entropy, mask, metric, mu, 1.0 - mu, alpha, beta, float(max_length))
+    return from_compute(adv, entropy, xp)

@@ -1,0 +1,77 @@
+"""Mutants of the ``entropy_advantages`` group (CANON, EMPG): written from the formulas with one planted bug each;
+validation reuses the reference's input checks so a mutant is caught only for its bug."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance.mutants import Mutant
+from reference.policy.entropy_advantages import _canon_inputs
+from spec.validate import check_params
+
+__all__ = ["MUTANTS"]
+
+MUTANTS: dict[str, tuple[Mutant, ...]] = {}
+
+
+# --------------------------------------------------------------------------- canon_advantage
+
+
+def canon_core(bug: str, r: Any, g: Any, h: Any, m: Any, metric: str, inter: Any, intra: Any, alpha: float,
+               beta: float, length: float) -> Any:
+    mf = m.astype(np.float64)
+    if metric == "length":
+        key = mf.sum(axis=-1)
+    elif bug == "entropy_sum":
+        key = (h * mf).sum(axis=-1)
+    else:
+        key = (h * mf).sum(axis=-1) / (mf.sum(axis=-1) + 1e-8)
+    adv = np.zeros(r.shape)
+    for gid in np.unique(g):
+        idx = np.flatnonzero(g == gid)
+        if bug == "ties_reversed":
+            order = idx[np.lexsort((-idx, key[idx]))]
+        else:
+            order = idx[np.argsort(key[idx], kind="stable")]
+        mid = (idx.size + 1) // 2 if bug == "low_gets_extra" else idx.size // 2
+        low, high = order[:mid], order[mid:]
+        if idx.size == 1:
+            mu_l, mu_h = (0.0, float(r[idx[0]])) if bug == "singleton_centred" else (0.0, 0.0)
+        else:
+            mu_l = float(r[low].mean()) if low.size else 0.0
+            mu_h = float(r[high].mean()) if high.size else 0.0
+        if bug == "swapped_baselines":
+            mu_l, mu_h = mu_h, mu_l
+        for i in high:
+            a = alpha * r[i] - mu_l + beta if metric == "length" else r[i] - alpha * mu_l + beta
+            adv[i] = (inter * a + intra * (r[i] - mu_h)) / length
+        for i in low:
+            a = r[i] - alpha * mu_h - beta if metric == "length" else alpha * r[i] - mu_h - beta
+            adv[i] = (inter * a + intra * (r[i] - mu_l)) / length
+    return adv[:, None] * mf
+
+
+def _canon(bug: str) -> Any:
+    def canon_advantage(rewards: Any, group_ids: Any, entropy: Any, mask: Any, *, metric: str = "entropy",
+                        mu: float = 1.0, alpha: float = 1.0, beta: float = 0.0, max_length: int = 8192) -> Any:
+        fn = "canon_advantage"
+        check_params(fn, metric=metric, mu=mu, alpha=alpha, beta=beta, max_length=max_length)
+        r, g, h, m = _canon_inputs(fn, rewards, group_ids, entropy, mask)
+        return canon_core(bug, r, g, h, m, metric, mu, 1.0 - mu, alpha, beta, float(max_length))
+    return canon_advantage
+
+
+MUTANTS["canon_advantage"] = (
+    Mutant("ties_reversed", "metric ties ordered by descending original index (not Python's stable sort)",
+           _canon("ties_reversed")),
+    Mutant("low_gets_extra", "an odd group's extra response goes to the low half (mid = ⌈G/2⌉)",
+           _canon("low_gets_extra")),
+    Mutant("singleton_centred", "a group of one keeps its own mean as the high-half baseline (the code uses 0)",
+           _canon("singleton_centred")),
+    Mutant("swapped_baselines", "inter and intra baselines swapped (each half compared with its own mean first)",
+           _canon("swapped_baselines")),
+    Mutant("entropy_sum", "regroups by the summed token entropy instead of verl's masked mean",
+           _canon("entropy_sum")),
+)

@@ -1,0 +1,98 @@
+"""Reference (NumPy float64) ``entropy_advantages`` group of the ``policy`` family: CANON and EMPG.
+
+Group ids are any integers; groups of size one are defined (documented per method). Advantages are
+stop-gradient constants.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from reference._math import F64
+from spec.errors import DTypeError, ShapeError
+from spec.validate import check_finite, check_mask, check_params, check_same_shape
+
+__all__ = ["canon_advantage"]
+
+
+def _canon_inputs(fn: str, rewards: npt.ArrayLike, group_ids: npt.ArrayLike, entropy: npt.ArrayLike,
+                  mask: npt.ArrayLike) -> tuple[F64, npt.NDArray[np.int64], F64, npt.NDArray[np.bool_]]:
+    r, g, h, m = (np.asarray(x) for x in (rewards, group_ids, entropy, mask))
+    check_same_shape(fn, rewards=r, group_ids=g)
+    if r.ndim != 1:
+        raise ShapeError(fn, "rewards", "a 1-D array of shape (B,)", f"shape {r.shape}")
+    check_same_shape(fn, entropy=h, mask=m)
+    if h.ndim != 2 or h.shape[0] != r.shape[0]:
+        raise ShapeError(fn, "entropy", f"shape ({r.shape[0]}, T) (one row per response)", f"shape {h.shape}")
+    check_finite(fn, "rewards", r, np)
+    if not np.issubdtype(g.dtype, np.integer):
+        raise DTypeError(fn, "group_ids", "an integer dtype", f"dtype {g.dtype}")
+    check_finite(fn, "entropy", h, np)
+    check_mask(fn, "mask", m, np)
+    return (np.asarray(r, dtype=np.float64), np.asarray(g, dtype=np.int64), np.asarray(h, dtype=np.float64),
+            np.asarray(m != 0))
+
+
+def _canon(r: F64, g: npt.NDArray[np.int64], h: F64, m: npt.NDArray[np.bool_], metric: str, inter: float,
+           intra: float, alpha: float, beta: float, max_length: float) -> F64:
+    """The code's loop: per group, Python-stable sort by the metric, halves at ⌊G/2⌋, then the two estimates."""
+    mf = m.astype(np.float64)
+    key = mf.sum(axis=-1) if metric == "length" else (h * mf).sum(axis=-1) / (mf.sum(axis=-1) + 1e-8)
+    adv = np.zeros(r.shape, dtype=np.float64)
+    members: dict[int, list[int]] = {}
+    for i, gid in enumerate(g.tolist()):
+        members.setdefault(gid, []).append(i)
+    for idx in members.values():
+        order = sorted(idx, key=lambda i: float(key[i]))  # stable: ties keep the original order
+        mid = len(order) // 2
+        low, high = order[:mid], order[mid:]
+        if len(order) == 1:
+            mu_l = mu_h = 0.0
+        else:
+            mu_l = sum(float(r[i]) for i in low) / len(low)
+            mu_h = sum(float(r[i]) for i in high) / len(high)
+        for i in high:
+            inter_term = alpha * r[i] - mu_l + beta if metric == "length" else r[i] - alpha * mu_l + beta
+            adv[i] = (inter * inter_term + intra * (r[i] - mu_h)) / max_length
+        for i in low:
+            inter_term = r[i] - alpha * mu_h - beta if metric == "length" else alpha * r[i] - mu_h - beta
+            adv[i] = (inter * inter_term + intra * (r[i] - mu_l)) / max_length
+    return np.asarray(adv[:, None] * mf, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- canon_advantage
+
+
+def canon_advantage(rewards: npt.ArrayLike, group_ids: npt.ArrayLike, entropy: npt.ArrayLike, mask: npt.ArrayLike,
+                    *, metric: str = "entropy", mu: float = 1.0, alpha: float = 1.0, beta: float = 0.0,
+                    max_length: int = 8192) -> F64:
+    r"""CANON conditional advantage: regroup each prompt's responses by a metric and mix two baselines.
+
+    Per group (prompt) of size ``G``: sort the responses by the metric ``m_i`` (stable, ascending), ``Low`` =
+    the first ``⌊G/2⌋``, ``High`` = the rest; ``μ_L``, ``μ_H`` the mean rewards of the halves (both 0 for a
+    group of one, as the code). With ``μ`` the inter-group weight:
+
+    - metric ``"entropy"`` (``m_i = Σ_t H·m / (Σ_t m + 10^{-8})``, verl's masked mean):
+      High ``A = [μ(r − α μ_L + β) + (1 − μ)(r − μ_H)]/L``, Low ``A = [μ(α r − μ_H − β) + (1 − μ)(r − μ_L)]/L``;
+    - metric ``"length"`` (``m_i = Σ_t m``): High ``[μ(α r − μ_L + β) + (1 − μ)(r − μ_H)]/L``,
+      Low ``[μ(r − α μ_H − β) + (1 − μ)(r − μ_L)]/L``;
+
+    with ``L = max_length``, broadcast as ``A_i·mask_it``. μ = 1/2, α = 1, β = 0 on an even group gives Dr.
+    GRPO's ``(r − mean)/L``.
+
+    Paper: "Conditional Advantage Estimation for Reinforcement Learning in Large Reasoning Models" (2025,
+    arXiv:2509.23962); Dr. GRPO's constant normaliser from "Understanding R1-Zero-Like Training: A Critical
+    Perspective" (2025, arXiv:2503.20783). Official code: biuboomc/CANON ``verl/trainer/ppo/core_algos.py::
+    compute_dr_entropy_per_token_group_outcome_advantage`` / ``compute_dr_length_on_mean_group_outcome_advantage``
+    (commit 7d6f814; ``alpha`` = α of Eq. 8, ``_lambda`` = μ of Eq. 5). Stop-gradient.
+
+    Papers:
+
+    - Conditional Advantage Estimation for Reinforcement Learning in Large Reasoning Models (2025, arXiv:2509.23962)
+    - Understanding R1-Zero-Like Training: A Critical Perspective (2025, arXiv:2503.20783)
+    """
+    fn = "canon_advantage"
+    check_params(fn, metric=metric, mu=mu, alpha=alpha, beta=beta, max_length=max_length)
+    r, g, h, m = _canon_inputs(fn, rewards, group_ids, entropy, mask)
+    return _canon(r, g, h, m, metric, mu, 1.0 - mu, alpha, beta, float(max_length))

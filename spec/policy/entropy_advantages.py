@@ -1,0 +1,287 @@
+"""Specs of the ``entropy_advantages`` group of the ``policy`` family: advantage estimators shaped by entropy —
+CANON (regroup each prompt's responses by mean token entropy or length and mix inter- and intra-group baselines)
+and its scheduled variants; EMPG (entropy-modulated step advantages).
+
+Group structure as ``group_advantages``: ``group_ids`` are any integer labels (not contiguous, not sorted),
+groups of size one are defined, and the accelerated versions have no Python loop over groups. Advantages are
+stop-gradient constants.
+
+Selection rule across dtypes. CANON splits each group by the *rank* of a per-response metric (a masked mean of
+token entropies, or a length). Exact ties keep the original order (a stable sort, as the code's Python
+``sorted``); the metric is computed in float64 on every backend, so exactly equal metrics (identical rows, or
+dyadic entropies whose sums are exact) decide identically everywhere, while rounding-level near-ties of
+non-dyadic means are unspecified. Conformance draws dyadic entropies (and repeated rows) so ties are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spec.model import (
+    Branch,
+    Choice,
+    Difference,
+    InputSpec,
+    Interval,
+    IntRange,
+    MethodSpec,
+    OutputSpec,
+    Paper,
+    ParamSpec,
+    Property,
+    PropertyContext,
+    Provenance,
+    Scale,
+    default_tolerance,
+)
+from spec.policy._common import DR_GRPO_2025, F64, SEQ, mask_input, valid_mask
+from spec.registry import register
+
+__all__: list[str] = []
+
+CANON_2025 = Paper("Conditional Advantage Estimation for Reinforcement Learning in Large Reasoning Models", 2025,
+                   "2509.23962")
+CANON_CODE = "biuboomc/CANON"
+CANON_COMMIT = "7d6f814fb71f3d6a30e5312f68973c5207bd142c"
+
+
+# =========================================================================== shared CANON definition
+
+
+def canon_metric(inputs: Mapping[str, Any], metric: str) -> F64:
+    """Per-response metric of the code: masked mean entropy Σ H·m / (Σ m + 1e-8) (verl masked_mean; 0 for an
+    empty response), or the length Σ m."""
+    m = valid_mask(inputs["mask"]).astype(np.float64)
+    if metric == "length":
+        return np.asarray(m.sum(axis=-1), dtype=np.float64)
+    h = np.asarray(inputs["entropy"], dtype=np.float64)
+    return np.asarray((h * m).sum(axis=-1) / (m.sum(axis=-1) + 1e-8), dtype=np.float64)
+
+
+def np_canon(inputs: Mapping[str, Any], metric: str, inter: float, intra: float, alpha: float, beta: float,
+             max_length: float) -> F64:
+    """CANON advantages (B, T) from the definition (loops over groups; for the properties)."""
+    r = np.asarray(inputs["rewards"], dtype=np.float64)
+    g = np.asarray(inputs["group_ids"])
+    key = canon_metric(inputs, metric)
+    adv = np.zeros(r.shape)
+    for gid in np.unique(g):
+        idx = np.flatnonzero(g == gid)
+        order = idx[np.argsort(key[idx], kind="stable")]
+        mid = idx.size // 2
+        low, high = order[:mid], order[mid:]
+        mu_l = 0.0 if idx.size == 1 else float(np.mean(r[low]))
+        mu_h = 0.0 if idx.size == 1 else float(np.mean(r[high]))
+        for i in high:
+            a = alpha * r[i] - mu_l + beta if metric == "length" else r[i] - alpha * mu_l + beta
+            adv[i] = (inter * a + intra * (r[i] - mu_h)) / max_length
+        for i in low:
+            a = r[i] - alpha * mu_h - beta if metric == "length" else alpha * r[i] - mu_h - beta
+            adv[i] = (inter * a + intra * (r[i] - mu_l)) / max_length
+    return np.asarray(adv[:, None] * valid_mask(inputs["mask"]), dtype=np.float64)
+
+
+def _groups(inputs: Mapping[str, Any]) -> list[npt.NDArray[np.int64]]:
+    g = np.asarray(inputs["group_ids"])
+    return [np.flatnonzero(g == gid) for gid in np.unique(g)]
+
+
+def _halves(inputs: Mapping[str, Any], metric: str) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    key = canon_metric(inputs, metric)
+    out = []
+    for idx in _groups(inputs):
+        order = idx[np.argsort(key[idx], kind="stable")]
+        out.append((order[: idx.size // 2], order[idx.size // 2:]))
+    return out
+
+
+def _tie_across_split(inputs: Mapping[str, Any], metric: str) -> bool:
+    key = canon_metric(inputs, metric)
+    return any(lo.size and hi.size and key[lo[-1]] == key[hi[0]] for lo, hi in _halves(inputs, metric))
+
+
+def canon_scale(inputs: Mapping[str, Any], inter: float, intra: float, alpha: float, beta: float,
+                max_length: float) -> float:
+    r = np.asarray(inputs["rewards"], dtype=np.float64)
+    big = max(1.0, float(np.max(np.abs(r))) if r.size else 0.0)
+    return (abs(inter) * (abs(alpha) + 1.0) * big + abs(inter * beta) + abs(intra) * 2.0 * big) / max_length
+
+
+def canon_inputs() -> tuple[InputSpec, ...]:
+    return (
+        InputSpec("rewards", "rewards", ("B",), "scalar outcome reward per response (the code's row sum of "
+                  "token_level_rewards)"),
+        InputSpec("group_ids", "group_ids", ("B",), "integer group (prompt) id per response", dtype="int"),
+        InputSpec("entropy", "values", SEQ, "token entropies of each response (old policy), used for the metric"),
+        mask_input(),
+    )
+
+
+def canon_branches(metric_of: Any) -> tuple[Branch, ...]:
+    def sizes(i: Mapping[str, Any]) -> list[int]:
+        return [idx.size for idx in _groups(i)]
+
+    return (
+        Branch("group of size one", "a response alone in its group (the code sets both half-means to 0)",
+               lambda i, p, o: 1 in sizes(i)),
+        Branch("odd group", "a group of odd size >= 3 (the high half gets the extra response)",
+               lambda i, p, o: any(n >= 3 and n % 2 == 1 for n in sizes(i))),
+        Branch("even group", "a group of even size >= 2", lambda i, p, o: any(n >= 2 and n % 2 == 0 for n in sizes(i))),
+        Branch("metric tie across the split", "equal metrics on both sides of the split (original order decides)",
+               lambda i, p, o: _tie_across_split(i, metric_of(p))),
+        Branch("empty response", "a response with an empty mask (metric 0, advantage row all 0)",
+               lambda i, p, o: bool(np.any(~valid_mask(i["mask"]).any(axis=-1)))),
+    )
+
+
+def _half_sums_zero(ctx: PropertyContext, metric: str, **overrides: Any) -> None:
+    """With the inter weight 0 each half is centred on its own mean: Σ A = 0 within each half."""
+    (a,) = ctx.call(**overrides)
+    m = valid_mask(ctx.inputs["mask"])
+    per = np.asarray(a, dtype=np.float64)
+    rows = np.where(m.any(axis=-1), per.sum(axis=-1) / np.maximum(m.sum(axis=-1), 1), 0.0)  # A_i
+    checked = False
+    for lo, hi in _halves(ctx.inputs, metric):
+        for half in (lo, hi):
+            if half.size >= 2 and m[half].any(axis=-1).all():
+                checked = True
+                tol = ctx.slack(4) * (1.0 + float(np.abs(rows[half]).sum()))
+                assert abs(float(rows[half].sum())) <= tol, f"half {half}: Σ A = {rows[half].sum()}, not 0"
+    if not checked:
+        ctx.skip("no half of size >= 2 with every response non-empty")
+
+
+def _masked_entropy_irrelevant(ctx: PropertyContext) -> None:
+    valid = valid_mask(ctx.inputs["mask"])
+    if valid.all():
+        ctx.skip("no masked position")
+    (a,) = ctx.call()
+    (b,) = ctx.call(entropy=np.where(valid, ctx.inputs["entropy"], 2.0))
+    assert ctx.close(b, a), "entropies at masked positions changed the advantages"
+
+
+def _metric_scale_invariance(ctx: PropertyContext) -> None:
+    """Only the ranks of the metric matter: doubling every entropy leaves the advantages unchanged."""
+    (a,) = ctx.call()
+    (b,) = ctx.call(entropy=2.0 * np.asarray(ctx.inputs["entropy"], dtype=np.float64))
+    assert ctx.close(b, a), "doubling the entropies (same ranks) changed the advantages"
+
+
+# =========================================================================== canon_advantage
+
+
+def _canon_params(p: Mapping[str, Any]) -> tuple[str, float, float, float, float, float]:
+    mu = float(p.get("mu", 1.0))
+    return (str(p.get("metric", "entropy")), mu, 1.0 - mu, float(p.get("alpha", 1.0)), float(p.get("beta", 0.0)),
+            float(p.get("max_length", 8192)))
+
+
+def _canon_definition(ctx: PropertyContext) -> None:
+    (a,) = ctx.call()
+    expect = np_canon(ctx.inputs, *_canon_params(ctx.params))
+    assert ctx.close(a, expect, factor=4), f"CANON advantages {a} != definition {expect}"
+
+
+def _canon_dr_grpo(ctx: PropertyContext) -> None:
+    """μ = 1/2, α = 1, β = 0 and an even group: (r − mean_group)/max_length (Dr. GRPO)."""
+    g = np.asarray(ctx.inputs["group_ids"])
+    r = np.asarray(ctx.inputs["rewards"], dtype=np.float64)
+    even = [idx for idx in _groups(ctx.inputs) if idx.size >= 2 and idx.size % 2 == 0]
+    if not even:
+        ctx.skip("no even group")
+    length = float(ctx.params.get("max_length", 8192))
+    (a,) = ctx.call(mu=0.5, alpha=1.0, beta=0.0)
+    a = np.asarray(a, dtype=np.float64)
+    m = valid_mask(ctx.inputs["mask"])
+    for idx in even:
+        expect = (r[idx] - r[idx].mean()) / length
+        assert ctx.close(a[idx], expect[:, None] * m[idx], factor=4), f"group {g[idx[0]]}: not Dr. GRPO"
+
+
+def _canon_singletons(ctx: PropertyContext) -> None:
+    one = [idx[0] for idx in _groups(ctx.inputs) if idx.size == 1]
+    if not one:
+        ctx.skip("no group of size one")
+    metric, mu, _, alpha, beta, length = _canon_params(ctx.params)
+    r = np.asarray(ctx.inputs["rewards"], dtype=np.float64)[one]
+    scale = mu * alpha + (1.0 - mu) if metric == "length" else 1.0
+    expect = (scale * r + mu * beta) / length
+    (a,) = ctx.call()
+    m = valid_mask(ctx.inputs["mask"])[one]
+    assert ctx.close(np.asarray(a)[one], expect[:, None] * m, factor=4), "singleton: both half-means are 0"
+
+
+def _canon_intra_zero_sum(ctx: PropertyContext) -> None:
+    _half_sums_zero(ctx, str(ctx.params.get("metric", "entropy")), mu=0.0)
+
+
+register(MethodSpec(
+    id="canon_advantage",
+    family="policy",
+    kind="advantage",
+    summary="CANON: per prompt, split the responses by a metric (mean token entropy or length; low half = first "
+            "⌊G/2⌋ by stable ascending order) and mix the inter-group baseline (the other half's mean, weight μ, with "
+            "α, β) and the intra-group one (own half's mean, weight 1 − μ), divided by max_length; broadcast over "
+            "the mask.",
+    papers=(CANON_2025, DR_GRPO_2025),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against=f"{CANON_CODE} verl/trainer/ppo/core_algos.py compute_dr_entropy_per_token_group_outcome_"
+                        "advantage and compute_dr_length_on_mean_group_outcome_advantage, verl/utils/torch_functional"
+                        f".py masked_mean (+1e-8), scripts/setups.sh and README (α = 'alpha in Eq. 8', _lambda = "
+                        f"'mu in Eq. 5', defaults 1.0, max_response_length 8192), commit {CANON_COMMIT[:12]}, fetched "
+                        "with the search tool. The paper text (arXiv 2509.23962) was not readable in the stored "
+                        "corpus: the formula is the code's (catalogue: verified-code)",
+        official_code=f"{CANON_CODE}:verl/trainer/ppo/core_algos.py:compute_dr_entropy_per_token_group_outcome_advantage",
+        notes="Computed under no_grad (stop-gradient). Metric: verl masked_mean Σ H·m/(Σ m + 1e-8) (an empty response "
+              "has metric 0) or the length Σ m. Ordering: Python sorted() by the metric (stable: ties keep the "
+              "original order); mid = ⌊G/2⌋, low = first mid, high = the rest. Groups of size 1: both half-means 0 (as "
+              "the code). The output is A_i·mask (the code's scores.unsqueeze(-1) * response_mask). The code divides "
+              "by the constant max_length (Dr. GRPO's normaliser; the script's max_response_length 8192).",
+        differences=(
+            Difference("length variant", "one estimator with α on the other half's mean",
+                       "compute_dr_length_on_mean mirrors the α/β placement (high: λ(α r − μ_L + β), low: λ(r − α μ_H "
+                       "− β)); identical at α = 1, β = 0", "code", "metric"),
+            Difference("metric of an empty response", "undefined", "verl masked_mean with + 1e-8 gives 0", "code",
+                       None),
+        ),
+    ),
+    inputs=canon_inputs(),
+    params=(
+        ParamSpec("metric", "entropy", Choice(("entropy", "length")), "the regrouping metric: mean token entropy "
+                  "(dr_entropy_token_budget) or response length (dr_length_on_mean)"),
+        ParamSpec("mu", 1.0, Interval(0.0, 1.0), "μ (Eq. 5; the code's _lambda): weight of the inter-group term, "
+                  "1 − μ on the intra-group term"),
+        ParamSpec("alpha", 1.0, Interval(0.0, 4.0), "α (Eq. 8): scale on the other half's mean (entropy variant: "
+                  "on the high half's μ_L and the low half's r)"),
+        ParamSpec("beta", 0.0, Interval(-2.0, 2.0), "β: offset added to the high half's inter term, subtracted "
+                  "from the low half's"),
+        ParamSpec("max_length", 8192, IntRange(1, None), "the constant divisor (Dr. GRPO; max_response_length)"),
+    ),
+    outputs=(OutputSpec("advantages", "A_i·mask_it, shape (B, T)", shape=SEQ,
+                        scale=Scale("(|μ|(|α| + 1)·R + |μβ| + 2|1 − μ|·R)/max_length, R = max(1, largest |r|): "
+                                    "the largest possible |A|",
+                                    lambda i, p: canon_scale(i, *_canon_params(p)[1:]))),),
+    branches=canon_branches(lambda p: str(p.get("metric", "entropy"))),
+    properties=(
+        Property("definition", "equals the code's per-group formula", _canon_definition),
+        Property("dr_grpo_at_half", "μ = 1/2, α = 1, β = 0 on an even group gives (r − mean)/max_length",
+                 _canon_dr_grpo),
+        Property("intra_halves_zero_sum", "μ = 0: Σ A = 0 within each half", _canon_intra_zero_sum),
+        Property("singletons", "a group of size one gets ((μα + 1 − μ) r + μβ)/L (length) or (r + μβ)/L (entropy)",
+                 _canon_singletons),
+        Property("metric_rank_invariance", "doubling the entropies (same ranks) changes nothing",
+                 _metric_scale_invariance),
+        Property("masked_entropy_irrelevant", "entropies at masked positions do not matter",
+                 _masked_entropy_irrelevant),
+    ),
+    tolerance=default_tolerance(),
+    derivation=None,
+    stop_gradients=("the whole output (computed under no_grad)",),
+    degenerate=("B = 0 gives an empty (0, T) output", "a group of size 1: both half-means are 0",
+                "an empty response: metric 0 (it sorts low when entropies are positive) and an all-zero row"),
+))
