@@ -9,6 +9,7 @@ every backend (exact ties decide identically to the reference; see :mod:`spec.po
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from accelerated._xp import Array, detach, device, from_compute, namespace
@@ -16,7 +17,7 @@ from accelerated.policy._common import safe_div
 from spec.errors import DTypeError, ShapeError
 from spec.validate import check_finite, check_mask, check_params, check_same_shape
 
-__all__ = ["canon_advantage"]
+__all__ = ["canon_advantage", "canon_advantage_scheduled"]
 
 
 def _canon_checks(fn: str, xp: Any, rewards: Array, group_ids: Array, entropy: Array, mask: Array) -> None:
@@ -91,4 +92,38 @@ def canon_advantage(rewards: Array, group_ids: Array, entropy: Array, mask: Arra
     if rewards.shape[0] == 0:
         return from_compute(xp.zeros(entropy.shape, dtype=entropy.dtype), entropy, xp)
     adv = _canon(xp, rewards, group_ids, entropy, mask, metric, mu, 1.0 - mu, alpha, beta, float(max_length))
+    return from_compute(adv, entropy, xp)
+
+
+# --------------------------------------------------------------------------- canon_advantage_scheduled
+
+
+def _cosine_restart(step: int, high: float, low: float, total: int = 150, warmup: int = 30, cycles: int = 3) -> float:
+    if step < warmup:
+        return high * (step + 1) / warmup
+    cycle_length = (total - warmup) // cycles
+    cycle_epoch = (step - warmup) % cycle_length
+    return low + 0.5 * (high - low) * (1 + math.cos(math.pi * cycle_epoch / cycle_length))
+
+
+def canon_advantage_scheduled(rewards: Array, group_ids: Array, entropy: Array, mask: Array, *,
+                              schedule: str = "cosine_restart", step: int = 0, max_length: int = 8192) -> Array:
+    """CANON with scheduled weights; see :func:`reference.policy.canon_advantage_scheduled` ("Conditional Advantage
+    Estimation for Reinforcement Learning in Large Reasoning Models", 2025, arXiv:2509.23962). The annealed weight
+    (batch-mean reward) stays an array: no host sync."""
+    fn = "canon_advantage_scheduled"
+    xp = namespace(rewards, group_ids, entropy, mask)
+    check_params(fn, schedule=schedule, step=step, max_length=max_length)
+    _canon_checks(fn, xp, rewards, group_ids, entropy, mask)
+    if rewards.shape[0] == 0:
+        return from_compute(xp.zeros(entropy.shape, dtype=entropy.dtype), entropy, xp)
+    mean_of_all: Any
+    if schedule == "annel":
+        mean_of_all = 1.0 - xp.mean(xp.astype(detach(rewards), xp.float64))
+    elif schedule == "cosine_restart":
+        mean_of_all = _cosine_restart(step, 0.6, 0.0)
+    else:
+        mean_of_all = 1.0 - _cosine_restart(step, 1.0, 0.4)
+    adv = _canon(xp, rewards, group_ids, entropy, mask, "entropy", 1.0 - mean_of_all, mean_of_all, 1.0, 0.0,
+                 float(max_length))
     return from_compute(adv, entropy, xp)

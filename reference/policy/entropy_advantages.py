@@ -6,6 +6,8 @@ stop-gradient constants.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -13,7 +15,7 @@ from reference._math import F64
 from spec.errors import DTypeError, ShapeError
 from spec.validate import check_finite, check_mask, check_params, check_same_shape
 
-__all__ = ["canon_advantage"]
+__all__ = ["canon_advantage", "canon_advantage_scheduled"]
 
 
 def _canon_inputs(fn: str, rewards: npt.ArrayLike, group_ids: npt.ArrayLike, entropy: npt.ArrayLike,
@@ -96,3 +98,50 @@ def canon_advantage(rewards: npt.ArrayLike, group_ids: npt.ArrayLike, entropy: n
     check_params(fn, metric=metric, mu=mu, alpha=alpha, beta=beta, max_length=max_length)
     r, g, h, m = _canon_inputs(fn, rewards, group_ids, entropy, mask)
     return _canon(r, g, h, m, metric, mu, 1.0 - mu, alpha, beta, float(max_length))
+
+
+# --------------------------------------------------------------------------- canon_advantage_scheduled
+
+
+def _cosine_restart(step: int, high: float, low: float, total: int = 150, warmup: int = 30, cycles: int = 3) -> float:
+    if step < warmup:
+        return high * (step + 1) / warmup
+    cycle_length = (total - warmup) // cycles
+    cycle_epoch = (step - warmup) % cycle_length
+    return low + 0.5 * (high - low) * (1 + math.cos(math.pi * cycle_epoch / cycle_length))
+
+
+def canon_advantage_scheduled(rewards: npt.ArrayLike, group_ids: npt.ArrayLike, entropy: npt.ArrayLike,
+                              mask: npt.ArrayLike, *, schedule: str = "cosine_restart", step: int = 0,
+                              max_length: int = 8192) -> F64:
+    r"""CANON with scheduled inter/intra weights (entropy metric, α = 1, β = 0).
+
+    With the code's ``m`` (``mean_of_all``): High ``A = [(1 − m)(r − μ_L) + m(r − μ_H)]/L``, Low
+    ``A = [(1 − m)(r − μ_H) + m(r − μ_L)]/L`` (the halves, means and broadcast of ``canon_advantage``), and
+
+    - ``"annel"``: ``m = 1 − mean(r)`` over the whole batch (inter weight = the batch accuracy);
+    - ``"cosine_restart"``: ``m = cr(step; 0.6, 0)``; ``"cosine_restart_r"``: ``m = 1 − cr(step; 1, 0.4)``;
+
+    ``cr(s; hi, lo) = hi·(s + 1)/30`` for ``s < 30``, else ``lo + ½(hi − lo)(1 + cos(π·((s − 30) mod 40)/40))``
+    (the code's ``cosine_annealing_with_restart`` with total 150, warm-up 30, 3 cycles).
+
+    Paper: "Conditional Advantage Estimation for Reinforcement Learning in Large Reasoning Models" (2025,
+    arXiv:2509.23962); Dr. GRPO normaliser (2025, arXiv:2503.20783). Official code: biuboomc/CANON
+    ``compute_dr_entropy_per_token_annel_group_outcome_advantage`` and the two ``cosine_with_restart``
+    variants (commit 7d6f814). Stop-gradient.
+
+    Papers:
+
+    - Conditional Advantage Estimation for Reinforcement Learning in Large Reasoning Models (2025, arXiv:2509.23962)
+    - Understanding R1-Zero-Like Training: A Critical Perspective (2025, arXiv:2503.20783)
+    """
+    fn = "canon_advantage_scheduled"
+    check_params(fn, schedule=schedule, step=step, max_length=max_length)
+    r, g, h, m = _canon_inputs(fn, rewards, group_ids, entropy, mask)
+    if schedule == "annel":
+        mean_of_all = 1.0 - (float(np.mean(r)) if r.size else 0.0)
+    elif schedule == "cosine_restart":
+        mean_of_all = _cosine_restart(step, 0.6, 0.0)
+    else:
+        mean_of_all = 1.0 - _cosine_restart(step, 1.0, 0.4)
+    return _canon(r, g, h, m, "entropy", 1.0 - mean_of_all, mean_of_all, 1.0, 0.0, float(max_length))

@@ -15,6 +15,7 @@ non-dyadic means are unspecified. Conformance draws dyadic entropies (and repeat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -284,4 +285,143 @@ register(MethodSpec(
     stop_gradients=("the whole output (computed under no_grad)",),
     degenerate=("B = 0 gives an empty (0, T) output", "a group of size 1: both half-means are 0",
                 "an empty response: metric 0 (it sorts low when entropies are positive) and an all-zero row"),
+))
+
+
+# =========================================================================== canon_advantage_scheduled
+
+#: The code's constants: cosine_annealing_with_restart(total_epochs=150, warmup_epochs=30, cycles=3), with
+#: (max, min) = (0.6, 0) for cosine_restart and (1, 0.4) for cosine_restart_r.
+SCHEDULE_TOTAL, SCHEDULE_WARMUP, SCHEDULE_CYCLES = 150, 30, 3
+
+
+def cosine_restart(step: int, high: float, low: float) -> float:
+    """The code's cosine_annealing_with_restart: linear warm-up, then cosine cycles of (total − warmup)//cycles."""
+    if step < SCHEDULE_WARMUP:
+        return high * (step + 1) / SCHEDULE_WARMUP
+    cycle = (SCHEDULE_TOTAL - SCHEDULE_WARMUP) // SCHEDULE_CYCLES
+    e = (step - SCHEDULE_WARMUP) % cycle
+    return low + 0.5 * (high - low) * (1 + math.cos(math.pi * e / cycle))
+
+
+def schedule_weights(schedule: str, step: int, rewards: Any) -> tuple[float, float]:
+    """(inter, intra) weights as the code: the code's mean_of_all m weights the intra term, 1 − m the inter."""
+    if schedule == "annel":
+        r = np.asarray(rewards, dtype=np.float64)
+        m = 1.0 - (float(np.mean(r)) if r.size else 0.0)
+    elif schedule == "cosine_restart":
+        m = cosine_restart(step, 0.6, 0.0)
+    else:
+        m = 1.0 - cosine_restart(step, 1.0, 0.4)
+    return 1.0 - m, m
+
+
+def _sched_params(inputs: Mapping[str, Any], p: Mapping[str, Any]) -> tuple[float, float, float]:
+    inter, intra = schedule_weights(str(p.get("schedule", "cosine_restart")), int(p.get("step", 0)),
+                                    inputs["rewards"])
+    return inter, intra, float(p.get("max_length", 8192))
+
+
+def _sched_definition(ctx: PropertyContext) -> None:
+    inter, intra, length = _sched_params(ctx.inputs, ctx.params)
+    (a,) = ctx.call()
+    expect = np_canon(ctx.inputs, "entropy", inter, intra, 1.0, 0.0, length)
+    assert ctx.close(a, expect, factor=4), f"scheduled CANON {a} != definition {expect}"
+
+
+def _sched_restart_period(ctx: PropertyContext) -> None:
+    """After the warm-up the cosine schedules restart every (150 − 30)/3 = 40 steps."""
+    schedule = ctx.params.get("schedule", "cosine_restart")
+    if schedule == "annel":
+        ctx.skip("the annealed weight does not depend on the step")
+    step = max(int(ctx.params.get("step", 0)), SCHEDULE_WARMUP)
+    (a,) = ctx.call(step=step)
+    (b,) = ctx.call(step=step + 40)
+    assert ctx.close(b, a), f"{schedule}: steps {step} and {step + 40} differ"
+
+
+def _sched_annel_mean(ctx: PropertyContext) -> None:
+    """annel: the inter weight is the batch-mean reward, so it moves with a shift of every reward (checked
+    through the definition at r + 1/2, a different weight than at r)."""
+    if ctx.params.get("schedule", "cosine_restart") != "annel":
+        ctx.skip("only the annealed schedule reads the batch mean")
+    r = np.asarray(ctx.inputs["rewards"], dtype=np.float64)
+    if r.size == 0 or np.any(np.abs(r) > 1e3):
+        ctx.skip("empty batch or large rewards")
+    shifted = {**ctx.inputs, "rewards": r + 0.5}
+    inter, intra, length = _sched_params(shifted, ctx.params)
+    (a,) = ctx.call(rewards=r + 0.5)
+    expect = np_canon(shifted, "entropy", inter, intra, 1.0, 0.0, length)
+    assert ctx.close(a, expect, factor=8), "annel: the weight must follow the batch mean of the rewards"
+
+
+def _sched_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    inter, intra, length = _sched_params(inputs, params)
+    return canon_scale(inputs, inter, intra, 1.0, 0.0, length)
+
+
+register(MethodSpec(
+    id="canon_advantage_scheduled",
+    family="policy",
+    kind="advantage",
+    summary="CANON with scheduled weights (α = 1, β = 0, entropy metric): high half w_inter(r − μ_L) + w_intra(r − "
+            "μ_H), low half w_inter(r − μ_H) + w_intra(r − μ_L), over max_length; w_inter = batch-mean reward "
+            "(annel), 1 − cos_restart(step; 0.6, 0) (cosine_restart) or cos_restart(step; 1, 0.4) (cosine_restart_r), "
+            "w_intra = 1 − w_inter.",
+    papers=(CANON_2025, DR_GRPO_2025),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against=f"{CANON_CODE} verl/trainer/ppo/core_algos.py compute_dr_entropy_per_token_annel_group_"
+                        "outcome_advantage, ..._cosine_with_restart_group_outcome_advantage, ..._cosine_with_restart_r_"
+                        "group_outcome_advantage and cosine_annealing_with_restart, verl/trainer/ppo/ray_trainer.py "
+                        f"(the estimators' names) and scripts/setups.sh, commit {CANON_COMMIT[:12]}, fetched with the "
+                        "search tool; the paper text (arXiv 2509.23962) was not readable in the stored corpus",
+        official_code=f"{CANON_CODE}:verl/trainer/ppo/core_algos.py:"
+                      "compute_dr_entropy_per_token_cosine_with_restart_group_outcome_advantage",
+        notes="The code's mean_of_all m weights the intra term and 1 − m the inter term: annel m = 1 − mean(scores) "
+              "over the whole batch (scores = outcome rewards; B = 0 gives no output); cosine_restart m = "
+              "cos_restart(step; max 0.6, min 0); cosine_restart_r m = 1 − cos_restart(step; max 1, min 0.4). "
+              "cos_restart: step < 30 → max·(step + 1)/30; else min + ½(max − min)(1 + cos(π·((step − 30) mod 40)/40)) "
+              "(total 150, warm-up 30, 3 cycles: the cycles continue past step 150). The step is the trainer's global "
+              "step (a state the caller owns). Same regrouping, singletons, metric and broadcast as canon_advantage.",
+        differences=(
+            Difference("schedule constants", "First-Inter-Later-Intra / First-Intra-Later-Inter schedules",
+                       "hard-coded in each estimator (total 150, warm-up 30, 3 cycles, (0.6, 0) and (1, 0.4)); not "
+                       "exposed here either", "code", "schedule"),
+        ),
+    ),
+    inputs=canon_inputs(),
+    params=(
+        ParamSpec("schedule", "cosine_restart", Choice(("annel", "cosine_restart", "cosine_restart_r")),
+                  "dr_entropy_token_budget_annel / _cosine_restart (Cosin-First-Intra-Later-Inter) / "
+                  "_cosine_restart_r (Cosin-First-Inter-Later-Intra)"),
+        ParamSpec("step", 0, IntRange(0, None), "the global training step (the schedules' epoch)"),
+        ParamSpec("max_length", 8192, IntRange(1, None), "the constant divisor (Dr. GRPO; max_response_length)"),
+    ),
+    outputs=(OutputSpec("advantages", "A_i·mask_it, shape (B, T)", shape=SEQ,
+                        scale=Scale("(|w_inter|·2R + |w_intra|·2R)/max_length, R = max(1, largest |r|)",
+                                    _sched_scale)),),
+    branches=(
+        *canon_branches(lambda p: "entropy"),
+        Branch("warm-up", "a cosine schedule at step < 30 (linear warm-up)",
+               lambda i, p, o: p.get("schedule") != "annel" and int(p.get("step", 0)) < SCHEDULE_WARMUP),
+        Branch("cosine phase", "a cosine schedule at step >= 30 (restarts every 40 steps)",
+               lambda i, p, o: p.get("schedule") != "annel" and int(p.get("step", 0)) >= SCHEDULE_WARMUP),
+        Branch("annealed by the batch mean", "schedule 'annel' on a non-empty batch",
+               lambda i, p, o: p.get("schedule") == "annel" and np.size(i["rewards"]) > 0),
+    ),
+    properties=(
+        Property("definition", "equals the code's scheduled formula", _sched_definition),
+        Property("restart_period", "cosine schedules repeat every 40 steps after the warm-up", _sched_restart_period),
+        Property("annel_follows_batch_mean", "annel: the weights move with the batch-mean reward", _sched_annel_mean),
+        Property("metric_rank_invariance", "doubling the entropies (same ranks) changes nothing",
+                 _metric_scale_invariance),
+        Property("masked_entropy_irrelevant", "entropies at masked positions do not matter",
+                 _masked_entropy_irrelevant),
+    ),
+    tolerance=default_tolerance(),
+    derivation=None,
+    stop_gradients=("the whole output (computed under no_grad)",),
+    degenerate=("B = 0 gives an empty (0, T) output", "a group of size 1: both half-means are 0",
+                "annel with rewards outside [0, 1] gives weights outside [0, 1] (as the code)"),
 ))

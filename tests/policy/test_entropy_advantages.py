@@ -26,6 +26,17 @@ from spec.errors import DomainError, DTypeError, ParameterError, ShapeError
 # --------------------------------------------------------------------------- transcription of the CANON fork
 
 
+def fork_cosine_annealing_with_restart(epoch: int, total_epochs: int, max_lr: float = 1e-3, min_lr: float = 1e-5,
+                                       warmup_epochs: int = 5, cycles: int = 3) -> float:
+    if epoch < warmup_epochs:
+        return max_lr * (epoch + 1) / warmup_epochs
+    epoch -= warmup_epochs
+    total_epochs -= warmup_epochs
+    cycle_length = total_epochs // cycles
+    cycle_epoch = epoch % cycle_length
+    return float(min_lr + 0.5 * (max_lr - min_lr) * (1 + np.cos(np.pi * cycle_epoch / cycle_length)))
+
+
 def fork_masked_mean(values: torch.Tensor, mask: torch.Tensor, axis: int | None = None) -> torch.Tensor:
     return (values * mask).sum(axis=axis) / (mask.sum(axis=axis) + 1e-8)
 
@@ -197,3 +208,79 @@ def test_canon_bad_input(mod: Any) -> None:
         mod.canon_advantage(r, g, h, m, metric="perplexity")
     with pytest.raises(ParameterError):
         mod.canon_advantage(r, g, h, m, max_length=0)
+
+
+# --------------------------------------------------------------------------- canon_advantage_scheduled
+
+
+def fork_canon_scheduled(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, entropy: torch.Tensor,
+                         index: Any, schedule: str, step: int, max_length: int) -> torch.Tensor:
+    """The three scheduled estimators of the fork (they differ only in mean_of_all)."""
+    scores = token_level_rewards.sum(dim=-1)
+    ent = fork_masked_mean(entropy, response_mask, axis=-1)
+    if schedule == "annel":
+        mean_of_all: Any = 1 - torch.mean(scores)
+    elif schedule == "cosine_restart":
+        mean_of_all = fork_cosine_annealing_with_restart(step, total_epochs=150, max_lr=0.6, min_lr=0,
+                                                         warmup_epochs=30)
+    else:
+        mean_of_all = 1 - fork_cosine_annealing_with_restart(step, total_epochs=150, max_lr=1, min_lr=0.4,
+                                                             warmup_epochs=30)
+    with torch.no_grad():
+        l_id2ls, short, long = _fork_regroup(scores, ent, index)
+        for i in range(scores.shape[0]):
+            if l_id2ls[i]:
+                scores[i] = (((1 - mean_of_all) * (scores[i] - short[index[i]])
+                              + mean_of_all * (scores[i] - long[index[i]])) / max_length)
+            else:
+                scores[i] = (((1 - mean_of_all) * (scores[i] - long[index[i]])
+                              + mean_of_all * (scores[i] - short[index[i]])) / max_length)
+        return scores.unsqueeze(-1) * response_mask
+
+
+@pytest.mark.parametrize("schedule", ["annel", "cosine_restart", "cosine_restart_r"])
+@pytest.mark.parametrize("step", [0, 17, 29, 30, 55, 70, 149, 151, 333])
+def test_canon_scheduled_matches_fork(schedule: str, step: int) -> None:
+    c = _canon_batch(step)
+    theirs = fork_canon_scheduled(_token_rewards(c["r"], c["m"]), torch.tensor(c["m"]).double(), torch.tensor(c["h"]),
+                                  c["g"].tolist(), schedule, step, 32)
+    kw = {"schedule": schedule, "step": step, "max_length": 32}
+    ref = R.canon_advantage_scheduled(c["r"], c["g"], c["h"], c["m"], **kw)
+    acc = A.canon_advantage_scheduled(torch.tensor(c["r"]), torch.tensor(c["g"]), torch.tensor(c["h"]),
+                                      torch.tensor(c["m"]), **kw)
+    np.testing.assert_allclose(ref, theirs.numpy(), rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(acc, theirs, rtol=1e-12, atol=1e-15)
+
+
+def test_canon_scheduled_is_canon_with_mu() -> None:
+    c = _canon_batch(3)
+    w = 1.0 - fork_cosine_annealing_with_restart(50, 150, 0.6, 0.0, 30)  # the inter weight at step 50: 0.7
+    assert w == pytest.approx(0.7)
+    a = R.canon_advantage_scheduled(c["r"], c["g"], c["h"], c["m"], step=50, max_length=8)
+    b = R.canon_advantage(c["r"], c["g"], c["h"], c["m"], mu=w, max_length=8)
+    np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-16)
+
+
+def test_canon_scheduled_compiles_annel_without_sync() -> None:
+    c = _canon_batch(5)
+    args = (torch.tensor(c["r"], dtype=torch.float32), torch.tensor(c["g"]), torch.tensor(c["h"], dtype=torch.float32),
+            torch.tensor(c["m"]))
+    for schedule in ("annel", "cosine_restart_r"):
+        eager = A.canon_advantage_scheduled(*args, schedule=schedule, step=77)
+        torch._dynamo.reset()
+        compiled = torch.compile(A.canon_advantage_scheduled, fullgraph=True, backend="eager")
+        with spec.validate.unchecked():
+            torch.testing.assert_close(compiled(*args, schedule=schedule, step=77), eager)
+
+
+@pytest.mark.parametrize("mod", [R, A])
+def test_canon_scheduled_bad_input(mod: Any) -> None:
+    r, g, h, m = np.zeros(3), np.array([0, 0, 1]), np.zeros((3, 2)), np.ones((3, 2), dtype=bool)
+    with pytest.raises(ParameterError):
+        mod.canon_advantage_scheduled(r, g, h, m, step=-1)
+    with pytest.raises(ParameterError):
+        mod.canon_advantage_scheduled(r, g, h, m, schedule="linear")
+    with pytest.raises(DTypeError):
+        mod.canon_advantage_scheduled(r, g.astype(np.float32), h, m)
+    with pytest.raises(DomainError):
+        mod.canon_advantage_scheduled(r, g, h, m.astype(np.float64) * 2)

@@ -67,6 +67,22 @@ def _canon_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchS
 
 CASES["canon_advantage"] = _canon_case
 
+STEPS = (0, 1, 28, 29, 30, 31, 49, 50, 69, 70, 71, 109, 149, 150, 151, 189, 400)
+
+
+def _canon_scheduled_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    """As canon_advantage, with the step drawn across the warm-up, the cycles and past the nominal 150 steps."""
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        inputs = draw(canon_inputs(dtype, small))
+        b, t = inputs["entropy"].shape
+        step = draw(st.one_of(st.sampled_from(STEPS), st.integers(0, 300)), label="step")
+        return Case(inputs, params(draw, spec, step=step), {"B": b, "T": t})
+    return build()
+
+
+CASES["canon_advantage_scheduled"] = _canon_scheduled_case
+
 # group 5 = responses 0..3 with mean entropies (1, 0.5, 2, 0.5): stable order 1, 3, 0, 2 -> Low {1, 3} (r 0, 1),
 # High {0, 2} (r 1, 1): μ_L = 1/2, μ_H = 1. Response 4 alone in group −2 (means 0). Row 5: empty mask, alone.
 _CANON = {"rewards": _a([1.0, 0.0, 1.0, 1.0, 0.5, 2.0]), "group_ids": _g([5, 5, 5, 5, -2, 9]),
@@ -101,3 +117,26 @@ CURATED["canon_advantage"] = (
             {"advantages": _a([[0.75], [-0.25], [-0.25]])}),
 )
 
+
+# cosine_restart at step 29 (last warm-up step): m = 0.6·30/30 = 0.6, w_inter = 0.4; at step 50: (50 − 30) mod 40 = 20,
+# m = 0.3·(1 + cos(π/2)) = 0.3, w_inter = 0.7; cosine_restart_r at step 30: m = 1 − 1 = 0, w_inter = 1.
+_SCHED = {"rewards": _a([1.0, 0.0, 1.0, 1.0]), "group_ids": _g([5, 5, 5, 5]),
+          "entropy": _a([[1.0], [0.5], [2.0], [0.5]]), "mask": np.ones((4, 1), dtype=bool)}
+# sorted: 1, 3 | 0, 2 → μ_L = 1/2, μ_H = 1; High: w(r − ½) + (1 − w)(r − 1); Low: w(r − 1) + (1 − w)(r − ½)
+
+
+def _sched(w: float) -> Any:
+    high = w * 0.5 + (1 - w) * 0.0
+    return _a([[high], [w * -1.0 + (1 - w) * -0.5], [high], [w * 0.0 + (1 - w) * 0.5]])
+
+
+CURATED["canon_advantage_scheduled"] = (
+    Curated("end of the warm-up", "cosine_restart, step 29: m = 0.6 → w_inter = 0.4", _SCHED,
+            {"schedule": "cosine_restart", "step": 29, "max_length": 1}, {"advantages": _sched(0.4)}),
+    Curated("mid cycle", "cosine_restart, step 50: (50 − 30) mod 40 = 20, m = 0.3(1 + cos π/2) = 0.3 → w_inter = 0.7",
+            _SCHED, {"schedule": "cosine_restart", "step": 50, "max_length": 1}, {"advantages": _sched(0.7)}),
+    Curated("restart", "cosine_restart_r, step 110: (110 − 30) mod 40 = 0, cr = 1, m = 0 → pure inter (w = 1)",
+            _SCHED, {"schedule": "cosine_restart_r", "step": 110, "max_length": 1}, {"advantages": _sched(1.0)}),
+    Curated("annealed by the batch accuracy", "annel: mean r = 3/4 → w_inter = 3/4 (m = 1/4)", _SCHED,
+            {"schedule": "annel", "max_length": 1}, {"advantages": _sched(0.75)}),
+)

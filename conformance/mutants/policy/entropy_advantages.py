@@ -3,6 +3,7 @@ validation reuses the reference's input checks so a mutant is caught only for it
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -74,4 +75,44 @@ MUTANTS["canon_advantage"] = (
            _canon("swapped_baselines")),
     Mutant("entropy_sum", "regroups by the summed token entropy instead of verl's masked mean",
            _canon("entropy_sum")),
+)
+
+
+# --------------------------------------------------------------------------- canon_advantage_scheduled
+
+
+def _cr(step: int, high: float, low: float, bug: str) -> float:
+    warmup = 30
+    if step < warmup:
+        return high * (step if bug == "warmup_off_by_one" else step + 1) / warmup
+    cycle = 150 // 3 if bug == "cycle_with_warmup" else (150 - warmup) // 3
+    e = (step - warmup) % cycle
+    return low + 0.5 * (high - low) * (1 + math.cos(math.pi * e / cycle))
+
+
+def _sched(bug: str) -> Any:
+    def canon_advantage_scheduled(rewards: Any, group_ids: Any, entropy: Any, mask: Any, *,
+                                  schedule: str = "cosine_restart", step: int = 0, max_length: int = 8192) -> Any:
+        fn = "canon_advantage_scheduled"
+        check_params(fn, schedule=schedule, step=step, max_length=max_length)
+        r, g, h, m = _canon_inputs(fn, rewards, group_ids, entropy, mask)
+        if schedule == "annel":
+            mean = float(np.mean(r)) if r.size else 0.0
+            intra = mean if bug == "annel_swapped" else 1.0 - mean
+        elif schedule == "cosine_restart":
+            intra = _cr(step, 0.6, 0.0, bug)
+        else:
+            c = _cr(step, 1.0, 0.4, bug)
+            intra = c if bug == "r_not_inverted" else 1.0 - c
+        return canon_core("", r, g, h, m, "entropy", 1.0 - intra, intra, 1.0, 0.0, float(max_length))
+    return canon_advantage_scheduled
+
+
+MUTANTS["canon_advantage_scheduled"] = (
+    Mutant("annel_swapped", "annel puts the batch accuracy on the intra term instead of the inter term",
+           _sched("annel_swapped")),
+    Mutant("warmup_off_by_one", "warm-up max·step/30 instead of max·(step + 1)/30", _sched("warmup_off_by_one")),
+    Mutant("cycle_with_warmup", "cycle length total//cycles = 50 instead of (total − warmup)//cycles = 40",
+           _sched("cycle_with_warmup")),
+    Mutant("r_not_inverted", "cosine_restart_r uses cr as the intra weight (no 1 − cr)", _sched("r_not_inverted")),
 )
