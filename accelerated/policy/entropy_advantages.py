@@ -17,7 +17,7 @@ from accelerated.policy._common import safe_div
 from spec.errors import DTypeError, ShapeError
 from spec.validate import check_finite, check_mask, check_params, check_same_shape
 
-__all__ = ["canon_advantage", "canon_advantage_scheduled"]
+__all__ = ["canon_advantage", "canon_advantage_scheduled", "empg_advantage"]
 
 
 def _canon_checks(fn: str, xp: Any, rewards: Array, group_ids: Array, entropy: Array, mask: Array) -> None:
@@ -127,3 +127,48 @@ def canon_advantage_scheduled(rewards: Array, group_ids: Array, entropy: Array, 
     adv = _canon(xp, rewards, group_ids, entropy, mask, "entropy", 1.0 - mean_of_all, mean_of_all, 1.0, 0.0,
                  float(max_length))
     return from_compute(adv, entropy, xp)
+
+
+# --------------------------------------------------------------------------- empg_advantage
+
+
+def empg_advantage(step_entropy: Array, advantages: Array, trajectory_ids: Array, *, k: float = 1.0, k_f: float = 1.0,
+                   zeta: float = 0.1, normalize: str = "std") -> Array:
+    """EMPG step advantages; see :func:`reference.policy.empg_advantage` ("Harnessing Uncertainty: Entropy-Modulated
+    Policy Gradients for Long-Horizon LLM Agents", 2025, arXiv:2509.09265). The next step of each step comes from one
+    stable argsort of the trajectory ids (no loop over steps); computed in float64 (S is small)."""
+    fn = "empg_advantage"
+    xp = namespace(step_entropy, advantages, trajectory_ids)
+    check_params(fn, k=k, k_f=k_f, zeta=zeta, normalize=normalize)
+    check_same_shape(fn, step_entropy=step_entropy, advantages=advantages, trajectory_ids=trajectory_ids)
+    if step_entropy.ndim != 1:
+        raise ShapeError(fn, "step_entropy", "a 1-D array of shape (S,)", f"shape {tuple(step_entropy.shape)}")
+    check_finite(fn, "step_entropy", step_entropy, xp)
+    check_finite(fn, "advantages", advantages, xp)
+    if not xp.isdtype(trajectory_ids.dtype, "integral"):
+        raise DTypeError(fn, "trajectory_ids", "an integer dtype", f"dtype {trajectory_ids.dtype}")
+    s = step_entropy.shape[0]
+    if s == 0:
+        return from_compute(xp.zeros_like(advantages), advantages, xp)
+    f64 = xp.float64
+    h = xp.astype(detach(step_entropy), f64)
+    a = xp.astype(detach(advantages), f64)
+    h_norm = (h - xp.min(h)) / (xp.max(h) - xp.min(h) + 1e-8)
+    g_raw = xp.exp(-k * h_norm)
+    g = g_raw / (xp.mean(g_raw) + 1e-8)
+    f = xp.exp(-k_f * h_norm)
+    tid = xp.astype(trajectory_ids, xp.int64)
+    perm = xp.argsort(tid, stable=True)  # by trajectory, steps in their order
+    ts = xp.take(tid, perm)
+    dev = device(h)
+    nxt_pos = xp.clip(xp.arange(s, device=dev) + 1, 0, s - 1)
+    has_sorted = xp.concat([ts[1:] == ts[:-1], xp.zeros((1,), dtype=xp.bool, device=dev)])
+    bonus_sorted = xp.where(has_sorted, zeta * xp.take(f, xp.take(perm, nxt_pos)), xp.zeros_like(h))
+    bonus = xp.take(bonus_sorted, xp.argsort(perm, stable=True))
+    out = g * a + bonus
+    if normalize == "mean":
+        out = out - xp.mean(out)
+    elif normalize == "std":
+        centred = out - xp.mean(out)
+        out = centred / (xp.sqrt(xp.mean(centred * centred)) + 1e-8)
+    return from_compute(out, advantages, xp)

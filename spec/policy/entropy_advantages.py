@@ -425,3 +425,167 @@ register(MethodSpec(
     degenerate=("B = 0 gives an empty (0, T) output", "a group of size 1: both half-means are 0",
                 "annel with rewards outside [0, 1] gives weights outside [0, 1] (as the code)"),
 ))
+
+
+# =========================================================================== empg_advantage
+
+EMPG_2025 = Paper("Harnessing Uncertainty: Entropy-Modulated Policy Gradients for Long-Horizon LLM Agents", 2025,
+                  "2509.09265")
+
+
+def np_empg(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> F64:
+    """EMPG step advantages from the definition (loops; for the properties)."""
+    h = np.asarray(inputs["step_entropy"], dtype=np.float64)
+    a = np.asarray(inputs["advantages"], dtype=np.float64)
+    traj = np.asarray(inputs["trajectory_ids"])
+    if h.size == 0:
+        return np.zeros(0)
+    k, k_f, zeta = (float(params.get(n, d)) for n, d in (("k", 1.0), ("k_f", 1.0), ("zeta", 0.1)))
+    hn = (h - h.min()) / (h.max() - h.min() + 1e-8)
+    g = np.exp(-k * hn)
+    g = g / (g.mean() + 1e-8)
+    f = np.exp(-k_f * hn)
+    out = g * a
+    for i in range(h.size):
+        later = np.flatnonzero(traj[i + 1:] == traj[i])
+        if later.size:
+            out[i] += zeta * f[i + 1 + later[0]]
+    mode = params.get("normalize", "std")
+    if mode == "mean":
+        out = out - out.mean()
+    elif mode == "std":
+        out = (out - out.mean()) / (out.std() + 1e-8)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _has_next(inputs: Mapping[str, Any]) -> npt.NDArray[np.bool_]:
+    traj = np.asarray(inputs["trajectory_ids"])
+    return np.array([bool(np.any(traj[i + 1:] == traj[i])) for i in range(traj.size)], dtype=bool)
+
+
+def _empg_definition(ctx: PropertyContext) -> None:
+    (a,) = ctx.call()
+    expect = np_empg(ctx.inputs, ctx.params)
+    assert ctx.close(a, expect, factor=4), f"EMPG advantages {a} != definition {expect}"
+
+
+def _empg_vanilla(ctx: PropertyContext) -> None:
+    """k = 0, ζ = 0 and no normalisation: g = 1/(1 + 1e-8), the advantages pass through (up to that 1e-8)."""
+    (a,) = ctx.call(k=0.0, zeta=0.0, normalize="none")
+    expect = np.asarray(ctx.inputs["advantages"], dtype=np.float64) / (1.0 + 1e-8)
+    assert ctx.close(a, expect), "k = 0, ζ = 0, normalize='none' must return A"
+
+
+def _empg_mean_g(ctx: PropertyContext) -> None:
+    """The self-calibrating scale has batch mean 1 (up to the 1e-8): with A = 1, ζ = 0, no normalisation, the
+    output is g."""
+    h = np.asarray(ctx.inputs["step_entropy"], dtype=np.float64)
+    if h.size == 0:
+        ctx.skip("no steps")
+    (g,) = ctx.call(advantages=np.ones(h.shape), zeta=0.0, normalize="none")
+    g = np.asarray(g, dtype=np.float64)
+    hn = (h - h.min()) / (h.max() - h.min() + 1e-8)
+    m = float(np.exp(-float(ctx.params.get("k", 1.0)) * hn).mean())
+    expect = m / (m + 1e-8)  # 1 up to the pseudocode's 1e-8 (which matters when every e^{−kH_n} is small)
+    assert abs(float(g.mean()) - expect) <= ctx.slack(4) * max(1.0, float(g.max())), f"mean g = {g.mean()}, not 1"
+    order = np.argsort(h, kind="stable")
+    assert np.all(np.diff(g[order]) <= ctx.slack(4)), "g must not increase with the entropy"
+
+
+def _empg_standardised(ctx: PropertyContext) -> None:
+    if ctx.params.get("normalize", "std") != "std":
+        ctx.skip("only the 'std' normalisation standardises")
+    raw = np_empg(ctx.inputs, {**ctx.params, "normalize": "none"})
+    if raw.size < 2 or raw.std() < 1e-3:
+        ctx.skip("fewer than two steps or a tiny spread (the 1e-8 matters)")
+    (a,) = ctx.call()
+    a = np.asarray(a, dtype=np.float64)
+    assert abs(float(a.mean())) <= ctx.slack(8) * (1 + float(np.abs(a).sum())), f"mean {a.mean()} != 0"
+    assert abs(float(a.std()) - 1.0) <= 1e-6 + ctx.slack(8) * a.size, f"std {a.std()} != 1"
+
+
+def _empg_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    a = np.asarray(inputs["advantages"], dtype=np.float64)
+    n = max(int(a.size), 1)
+    if params.get("normalize", "std") == "std":
+        return max(1.0, math.sqrt(n))
+    k = abs(float(params.get("k", 1.0)))
+    g_max = min(float(n), math.exp(k))  # g ≤ e^k (its range) and ≤ n (mean 1, positive)
+    big = float(np.max(np.abs(a))) if a.size else 0.0
+    return max(1.0, 2.0 * (g_max * big + abs(float(params.get("zeta", 0.1)))))
+
+
+register(MethodSpec(
+    id="empg_advantage",
+    family="policy",
+    kind="advantage",
+    summary="EMPG step advantages: H_n = min-max normalised step entropies over the batch, g = e^{−k H_n}/mean(·) "
+            "(self-calibrating scale), f = e^{−k_f H_n} (future clarity); A_mod = g·A + ζ·f(next step of the same "
+            "trajectory), then batch-normalised (A − mean)/(std + ε).",
+    papers=(EMPG_2025,),
+    provenance=Provenance(
+        confidence="paper",
+        checked_against="the project page's pseudocode compute_empg_advantage (https://empgseed-seed.github.io, read "
+                        "with the search tool: step entropy = mean token entropy of each assistant segment, Eq. 12 "
+                        "min-max with ε = 1e-8, Eq. 10 g = e^{−kH_n}/(mean + 1e-8), Eq. 11 f = e^{−k_f H_n}, defaults "
+                        "k = k_f = 1, ζ = 0.1; the page's text was cut before the modulation pass), the copy of that "
+                        "pseudocode in WillDreamer/ARLArena verl/trainer/ppo/core_algos.py (second pass: + ζ·f of "
+                        "the next segment of the same sample, then Eq. 7 as subtracting the mean of the step "
+                        "advantages), the paper's abstract (arXiv 2509.09265) and the catalogue entry (Eq. 7 as "
+                        "(A − mean)/(std + ε) "
+                        "from the paper text). No official repository was found",
+        official_code=None,
+        notes="Works on steps: one entry per agent step (assistant segment), in trajectory order; trajectory_ids tell "
+              "which steps follow which (the next step of step i is the next later entry with the same id; the last "
+              "step of a trajectory gets no bonus). Broadcasting the step value to the step's tokens is the caller's "
+              "(the pseudocode writes it to every token of the segment). The std of the final normalisation is not "
+              "settled by the sources: the population std (np.std) with ε = 1e-8 is used (the simplest reading), and "
+              "'mean' gives the pseudocode's centring. Computed under stop-gradient.",
+        differences=(
+            Difference("final normalisation (Eq. 7)", "(A_mod − mean)/(std + ε) over the batch (catalogue, from the "
+                       "paper text; not verified)",
+                       "the pseudocode copy subtracts the mean of the step advantages only", "paper", "normalize"),
+            Difference("ARLArena copy", "g scales each step's advantage",
+                       "the ARLArena copy multiplies the whole advantage tensor by g of every segment in turn and "
+                       "computes H over all tokens (a transcription bug, not followed)", "paper", None),
+        ),
+    ),
+    inputs=(
+        InputSpec("step_entropy", "values", ("S",), "H: mean token entropy of the old policy over each step"),
+        InputSpec("advantages", "advantages", ("S",), "the trajectory's outcome advantage at each of its steps"),
+        InputSpec("trajectory_ids", "group_ids", ("S",), "integer trajectory id of each step (steps in order)",
+                  dtype="int"),
+    ),
+    params=(
+        ParamSpec("k", 1.0, Interval(0.0, 10.0), "k: sharpness of the self-calibrating scale g (Eq. 10)"),
+        ParamSpec("k_f", 1.0, Interval(0.0, 10.0), "k_f: sharpness of the future-clarity bonus f (Eq. 11)"),
+        ParamSpec("zeta", 0.1, Interval(0.0, 10.0), "ζ: weight of the future-clarity bonus"),
+        ParamSpec("normalize", "std", Choice(("std", "mean", "none")), "final batch normalisation (Eq. 7): "
+                  "'std' (paper), 'mean' (pseudocode: centring only), 'none'"),
+    ),
+    outputs=(OutputSpec("advantages", "modulated step advantages, shape (S,)", shape=("S",),
+                        scale=Scale("'std': max(1, sqrt S) (a standardised value); otherwise max(1, 2(min(S, e^k)·"
+                                    "max|A| + ζ))", _empg_scale)),),
+    branches=(
+        Branch("future bonus", "a step followed by another step of its trajectory (+ ζ·f of that step)",
+               lambda i, p, o: bool(_has_next(i).any())),
+        Branch("last step", "a trajectory's last step (no bonus)", lambda i, p, o: bool((~_has_next(i)).any())),
+        Branch("equal entropies", "max H = min H over several steps (H_n = 0, g = 1/(1 + 1e-8))",
+               lambda i, p, o: np.size(i["step_entropy"]) >= 2
+               and float(np.ptp(np.asarray(i["step_entropy"], dtype=np.float64))) == 0.0),
+        Branch("spread entropies", "steps of different entropy (g and f vary)",
+               lambda i, p, o: np.size(i["step_entropy"]) >= 2
+               and float(np.ptp(np.asarray(i["step_entropy"], dtype=np.float64))) > 0.0),
+    ),
+    properties=(
+        Property("definition", "equals the pseudocode's formulas with the chosen normalisation", _empg_definition),
+        Property("vanilla_limit", "k = 0, ζ = 0, normalize='none' returns A (up to 1/(1 + 1e-8))", _empg_vanilla),
+        Property("mean_g_is_one", "g has batch mean 1 (up to the 1e-8) and decreases with the entropy", _empg_mean_g),
+        Property("standardised", "normalize='std': mean 0, std 1", _empg_standardised),
+    ),
+    tolerance=default_tolerance(),
+    derivation=None,
+    stop_gradients=("the whole output (advantages are constants)",),
+    degenerate=("S = 0 gives an empty output", "all step entropies equal: H_n = 0, g = 1/(1 + 1e-8), f = 1",
+                "one step (or all A_mod equal) with normalize='std': 0/(0 + 1e-8) = 0"),
+))

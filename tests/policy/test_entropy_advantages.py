@@ -7,6 +7,9 @@ Transcriptions (torch, written here from the code read with the search tool):
   ``compute_dr_entropy_per_token_group_outcome_advantage``, ``compute_dr_length_on_mean_group_outcome_advantage``,
   the ``..._annel`` / ``..._cosine_with_restart(_r)`` variants and ``cosine_annealing_with_restart``, with
   ``verl/utils/torch_functional.py::masked_mean`` (+1e-8).
+- EMPG (no official repository): the project page's pseudocode ``compute_empg_advantage``
+  (https://empgseed-seed.github.io, read with the search tool) for g, f and the defaults, and its copy in
+  WillDreamer/ARLArena ``verl/trainer/ppo/core_algos.py`` for the modulation pass and the final centring.
 """
 
 from __future__ import annotations
@@ -284,3 +287,112 @@ def test_canon_scheduled_bad_input(mod: Any) -> None:
         mod.canon_advantage_scheduled(r, g.astype(np.float32), h, m)
     with pytest.raises(DomainError):
         mod.canon_advantage_scheduled(r, g, h, m.astype(np.float64) * 2)
+
+
+# --------------------------------------------------------------------------- empg_advantage
+
+
+def pseudocode_empg(token_adv: torch.Tensor, old_entropy: torch.Tensor, segments: list[tuple[int, int, int]],
+                    k: float = 1.0, k_f: float = 1.0, zeta: float = 0.1) -> tuple[torch.Tensor, list[float]]:
+    """compute_empg_advantage on a batch whose assistant segments are given as (sample, start, end), in order.
+
+    First pass, Eq. 12, 10, 11 as the project page; second pass as the ARLArena copy with the per-segment indexing
+    the page's comments describe (``advantages[idx][start:end] *= g_H[i]``); Eq. 7 as the copy (centring)."""
+    all_step_entropies = []
+    segments_to_modify = []
+    for i, start, end in segments:
+        all_step_entropies.append(old_entropy[i][start:end].mean().item())
+        segments_to_modify.append({"sample_idx": i, "start": start, "end": end})
+    h = np.array(all_step_entropies)
+    min_h, max_h = np.min(h), np.max(h)
+    h_norm = (h - min_h) / (max_h - min_h + 1e-8)
+    g_unnormalized = np.exp(-k * h_norm)
+    g_h = torch.tensor(g_unnormalized / (np.mean(g_unnormalized) + 1e-8), dtype=torch.float32)
+    f_h = torch.tensor(np.exp(-k_f * h_norm), dtype=torch.float32)
+    adv = token_adv.clone()
+    step_advantages = []
+    for i, segment in enumerate(segments_to_modify):
+        idx, start, end = segment["sample_idx"], segment["start"], segment["end"]
+        adv[idx][start:end] *= g_h[i]
+        next_seg = segments_to_modify[i + 1] if i + 1 < len(segments_to_modify) else None
+        if next_seg and next_seg["sample_idx"] == idx:
+            adv[idx][start:end] += zeta * f_h[i + 1]
+        step_advantages.append(adv[idx][start])
+    final_adv_mean = torch.mean(torch.stack(step_advantages))
+    adv -= final_adv_mean
+    return adv, [float(adv[i][start]) for i, start, _ in segments]
+
+
+def test_empg_matches_pseudocode() -> None:
+    rng = np.random.default_rng(0)
+    b, t = 4, 40
+    ent = torch.tensor(rng.random((b, t)) * 3.0, dtype=torch.float32)
+    outcome = np.array([1.0, -1.0, 0.5, -0.5])
+    token_adv = torch.tensor(np.repeat(outcome[:, None], t, axis=1), dtype=torch.float32)
+    segments = [(0, 2, 9), (0, 12, 20), (0, 25, 31), (1, 3, 17), (2, 1, 5), (2, 8, 30), (3, 0, 40)]
+    _, theirs = pseudocode_empg(token_adv, ent, segments, k=1.3, k_f=0.7, zeta=0.2)
+    step_h = np.array([float(ent[i][s:e].mean()) for i, s, e in segments])
+    step_a = np.array([outcome[i] for i, _, _ in segments])
+    traj = np.array([i for i, _, _ in segments])
+    kw = {"k": 1.3, "k_f": 0.7, "zeta": 0.2, "normalize": "mean"}
+    ref = R.empg_advantage(step_h, step_a, traj, **kw)
+    acc = A.empg_advantage(torch.tensor(step_h), torch.tensor(step_a), torch.tensor(traj), **kw)
+    np.testing.assert_allclose(ref, theirs, rtol=1e-6, atol=1e-6)  # the pseudocode holds g, f in float32
+    np.testing.assert_allclose(acc.numpy(), ref, rtol=1e-13, atol=1e-15)
+
+
+def test_empg_hand_computed() -> None:
+    eps = 1e-8
+    # equal entropies: H_n = 0, g = 1/(1 + 1e-8), f = 1; step 0 → + ζ (its trajectory 7 continues at step 2)
+    out = R.empg_advantage(np.array([2.0, 2.0, 2.0]), np.array([1.0, -1.0, 1.0]), np.array([7, 4, 7]), zeta=0.5,
+                           normalize="none")
+    np.testing.assert_allclose(out, [1 / (1 + eps) + 0.5, -1 / (1 + eps), 1 / (1 + eps)], rtol=1e-15)
+    # k = 0, ζ = 0: the vanilla advantage (up to the 1e-8)
+    a = np.array([0.3, -2.0, 1.0])
+    np.testing.assert_allclose(R.empg_advantage(np.array([0.1, 3.0, 1.0]), a, np.array([0, 0, 1]), k=0.0, zeta=0.0,
+                                                normalize="none"), a / (1 + eps), rtol=1e-15)
+    # standardised: mean 0, population std 1
+    z = R.empg_advantage(np.array([0.1, 3.0, 1.0, 2.0]), np.array([1.0, 1.0, -1.0, 0.0]), np.array([0, 0, 1, 2]))
+    assert abs(z.mean()) < 1e-12 and z.std() == pytest.approx(1.0, rel=1e-7)
+
+
+def test_empg_interleaved_trajectories() -> None:
+    """The next step is the next later entry of the same trajectory, wherever it sits in the batch."""
+    h = np.array([0.5, 2.0, 1.0, 3.0, 0.0])
+    a = np.array([1.0, -1.0, 1.0, -1.0, 2.0])
+    traj = np.array([1, 2, 1, 2, 9])
+    order = np.array([0, 2, 1, 3, 4])  # grouped by trajectory, order inside each kept
+    mixed = R.empg_advantage(h, a, traj, normalize="none")
+    grouped = R.empg_advantage(h[order], a[order], traj[order], normalize="none")
+    np.testing.assert_allclose(mixed[order], grouped, rtol=1e-15)
+    acc = A.empg_advantage(torch.tensor(h), torch.tensor(a), torch.tensor(traj), normalize="none")
+    np.testing.assert_allclose(acc.numpy(), mixed, rtol=1e-15)
+
+
+def test_empg_compiles_fullgraph() -> None:
+    rng = np.random.default_rng(1)
+    args = (torch.tensor(rng.random(30), dtype=torch.float32), torch.tensor(rng.normal(size=30), dtype=torch.float32),
+            torch.tensor(rng.integers(0, 6, size=30)))
+    eager = A.empg_advantage(*args)
+    torch._dynamo.reset()
+    compiled = torch.compile(A.empg_advantage, fullgraph=True, backend="eager")
+    with spec.validate.unchecked():
+        torch.testing.assert_close(compiled(*args), eager)
+    assert eager.dtype == torch.float32
+
+
+@pytest.mark.parametrize("mod", [R, A])
+def test_empg_bad_input(mod: Any) -> None:
+    h, a, t = np.zeros(3), np.zeros(3), np.array([0, 0, 1])
+    with pytest.raises(ShapeError):
+        mod.empg_advantage(h, a[:2], t)
+    with pytest.raises(ShapeError):
+        mod.empg_advantage(np.zeros((3, 1)), np.zeros((3, 1)), t[:, None])
+    with pytest.raises(DTypeError):
+        mod.empg_advantage(h, a, t.astype(np.float64))
+    with pytest.raises(DomainError):
+        mod.empg_advantage(np.array([0.0, np.inf, 1.0]), a, t)
+    with pytest.raises(ParameterError):
+        mod.empg_advantage(h, a, t, normalize="minmax")
+    with pytest.raises(ParameterError):
+        mod.empg_advantage(h, a, t, k=-1.0)

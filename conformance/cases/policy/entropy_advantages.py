@@ -4,10 +4,15 @@ CANON: B responses in groups from the shared ``group_ids`` strategy (singletons,
 real rewards, dyadic token entropies (multiples of 1/4 in [0, 4]: every masked sum, hence every mean, is exact in
 float64, so ties are exact) with repeated rows one draw in two (ties across the split), and the shared
 right-padded / random sequence masks (empty responses included).
+
+EMPG: S steps in trajectories from the ``group_ids`` strategy (one-step trajectories included), the outcome
+advantage constant within a trajectory (as broadcast by the caller) or free, step entropies dyadic in [0, 4] or
+all equal one draw in six.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -139,4 +144,55 @@ CURATED["canon_advantage_scheduled"] = (
             _SCHED, {"schedule": "cosine_restart_r", "step": 110, "max_length": 1}, {"advantages": _sched(1.0)}),
     Curated("annealed by the batch accuracy", "annel: mean r = 3/4 → w_inter = 3/4 (m = 1/4)", _SCHED,
             {"schedule": "annel", "max_length": 1}, {"advantages": _sched(0.75)}),
+)
+
+
+# --------------------------------------------------------------------------- empg_advantage
+
+
+def _empg_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        n = draw(st.integers(1, 6 if small else 12)) if draw(st.integers(0, 11)) else 0
+        traj = draw(group_ids((n,)), label="trajectory_ids")
+        if draw(st.integers(0, 5)) == 0:
+            h = np.full(n, draw(st.sampled_from([0.0, 1.5])))
+        else:
+            h = np.array(draw(st.lists(st.integers(0, 16), min_size=n, max_size=n)), dtype=np.float64) / 4.0
+        if draw(st.booleans()):  # one outcome advantage per trajectory
+            ids = np.unique(traj)
+            per = np.array(draw(st.lists(st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0, 2.0]), min_size=ids.size,
+                                         max_size=ids.size)), dtype=np.float64)
+            adv = per[np.searchsorted(ids, traj)] if n else np.zeros(0)
+        else:
+            adv = draw(reals((n,), dtype, low=-3.0, high=3.0), label="advantages")
+        inputs = {"step_entropy": representable(h, dtype), "advantages": representable(adv, dtype),
+                  "trajectory_ids": traj}
+        return Case(inputs, params(draw, spec), {"S": n})
+    return build()
+
+
+CASES["empg_advantage"] = _empg_case
+
+_EPS = 1e-8
+_HN = 1.0 / (1.0 + _EPS)  # H = (0, 1): H_n = (0, 1/(1 + 1e-8))
+_G0, _G1 = 1.0, math.exp(-_HN)
+_GM = (_G0 + _G1) / 2 + _EPS
+
+CURATED["empg_advantage"] = (
+    Curated("future clarity bonus", "one trajectory of two steps, H = (0, 1), A = (1, 1), k = k_f = 1, ζ = 0.1: "
+            "g = (1, e^{−H_n})/(mean + 1e-8); step 0 gets + 0.1·f(step 1) = 0.1·e^{−H_n}; no normalisation",
+            {"step_entropy": _a([0.0, 1.0]), "advantages": _a([1.0, 1.0]), "trajectory_ids": _g([3, 3])},
+            {"normalize": "none"}, {"advantages": _a([_G0 / _GM + 0.1 * _G1, _G1 / _GM])}),
+    Curated("equal entropies, interleaved trajectories", "H all 2: H_n = 0, g = 1/(1 + 1e-8), f = 1; steps 0 and 2 "
+            "belong to trajectory 7 (step 0 gets + ζ), step 1 alone in 4, step 3 last of 7; centred ('mean')",
+            {"step_entropy": _a([2.0, 2.0, 2.0, 2.0]), "advantages": _a([1.0, -1.0, 1.0, 0.0]),
+             "trajectory_ids": _g([7, 4, 7, 9])}, {"normalize": "mean", "zeta": 0.5},
+            {"advantages": (lambda v: v - v.mean())(_a([1.0 / (1 + _EPS) + 0.5, -1.0 / (1 + _EPS), 1.0 / (1 + _EPS),
+                                                         0.0]))}),
+    Curated("standardised pair", "two one-step trajectories, equal H: A_mod = A/(1 + 1e-8) = (±1)/(1 + 1e-8); "
+            "(x − 0)/(std + 1e-8) with std = 1/(1 + 1e-8): ±1/(1 + 1e-8(1 + 1e-8))",
+            {"step_entropy": _a([1.0, 1.0]), "advantages": _a([1.0, -1.0]), "trajectory_ids": _g([0, 1])},
+            {"normalize": "std"},
+            {"advantages": _a([1.0, -1.0]) * (1.0 / (1 + _EPS)) / (1.0 / (1 + _EPS) + _EPS)}),
 )

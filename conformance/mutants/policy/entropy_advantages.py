@@ -10,7 +10,8 @@ import numpy as np
 
 from conformance.mutants import Mutant
 from reference.policy.entropy_advantages import _canon_inputs
-from spec.validate import check_params
+from spec.errors import ShapeError
+from spec.validate import check_finite, check_params
 
 __all__ = ["MUTANTS"]
 
@@ -115,4 +116,55 @@ MUTANTS["canon_advantage_scheduled"] = (
     Mutant("cycle_with_warmup", "cycle length total//cycles = 50 instead of (total − warmup)//cycles = 40",
            _sched("cycle_with_warmup")),
     Mutant("r_not_inverted", "cosine_restart_r uses cr as the intra weight (no 1 − cr)", _sched("r_not_inverted")),
+)
+
+
+# --------------------------------------------------------------------------- empg_advantage
+
+
+def _empg(bug: str) -> Any:
+    def empg_advantage(step_entropy: Any, advantages: Any, trajectory_ids: Any, *, k: float = 1.0, k_f: float = 1.0,
+                       zeta: float = 0.1, normalize: str = "std") -> Any:
+        fn = "empg_advantage"
+        check_params(fn, k=k, k_f=k_f, zeta=zeta, normalize=normalize)
+        h, a, t = np.asarray(step_entropy, dtype=np.float64), np.asarray(advantages, dtype=np.float64), \
+            np.asarray(trajectory_ids)
+        if h.ndim != 1 or h.shape != a.shape or h.shape != t.shape:
+            raise ShapeError(fn, "step_entropy", "matching 1-D arrays", f"shape {h.shape}")
+        check_finite(fn, "step_entropy", h, np)
+        check_finite(fn, "advantages", a, np)
+        if h.size == 0:
+            return np.zeros(0)
+        hn = (h - h.min()) / (h.max() - h.min() + 1e-8)
+        g = np.exp(-k * hn)
+        if bug != "uncalibrated":
+            g = g / (g.mean() + 1e-8)
+        f = np.exp(-k_f * hn)
+        out = g * a
+        for i in range(h.size):
+            others = np.flatnonzero(t == t[i])
+            later, earlier = others[others > i], others[others < i]
+            if bug == "own_step_bonus":
+                if later.size:
+                    out[i] += zeta * f[i]
+            elif bug == "previous_step_bonus":
+                if earlier.size:
+                    out[i] += zeta * f[earlier[-1]]
+            elif later.size:
+                out[i] += zeta * f[later[0]]
+        if normalize == "mean":
+            out = out - out.mean()
+        elif normalize == "std":
+            out = (out - out.mean()) / (out.std(ddof=1 if bug == "unbiased_std" and out.size > 1 else 0) + 1e-8)
+        return out
+    return empg_advantage
+
+
+MUTANTS["empg_advantage"] = (
+    Mutant("own_step_bonus", "the future-clarity bonus uses the step's own f instead of the next step's",
+           _empg("own_step_bonus")),
+    Mutant("previous_step_bonus", "the bonus comes from the previous step of the trajectory",
+           _empg("previous_step_bonus")),
+    Mutant("uncalibrated", "g = e^{−kH_n} without dividing by its batch mean", _empg("uncalibrated")),
+    Mutant("unbiased_std", "Eq. 7 with the unbiased (n − 1) std", _empg("unbiased_std")),
 )
