@@ -2,7 +2,7 @@
 
 Same names, signatures, conventions and errors as :mod:`reference.policy.reweighting` (read its docstrings for
 the formulas, papers and code-vs-paper decisions). No Python loops over rows or tokens; selections rank with two
-stable argsorts (ties to the lowest flat index) and keep their counts as arrays, so every function traces with
+sort (ties to the lowest flat index, by a running count) and keep their counts as arrays, so every function traces with
 ``torch.compile(fullgraph=True)`` in unchecked mode. bfloat16/float16 are computed in float32.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from accelerated._xp import Array, detach, from_compute, namespace, to_compute
+from accelerated._xp import Array, detach, device, from_compute, namespace, to_compute
 from accelerated.policy._common import finish, ppo_terms, prepare, sequences
 from accelerated.policy.ppo import kl_penalty
 from spec.errors import DTypeError, ShapeError
@@ -64,19 +64,26 @@ def lp_reg_proxy_logprob(logits: Array, labels: Array, *, min_p: float = 0.02, r
 # --------------------------------------------------------------------------- lp_reg_policy_loss
 
 
-def _rank(key: Array, xp: Any) -> Array:
-    """Rank of every entry of a flat ``key`` in a stable ascending order (ties: lowest index first)."""
-    return xp.argsort(xp.argsort(key, stable=True), stable=True)
-
-
 def _lowest_k(lp: Array, side: Array, pct: float, xp: Any) -> Array:
     """The k = max(1, int(n·pct)) entries of ``side`` with the lowest ``lp`` (ties: lowest flat index), only when
-    k > 1 (as the official code); ``n``, ``k`` stay arrays (no host sync)."""
+    k > 1 (as the official code); ``n``, ``k`` stay arrays (no host sync).
+
+    One sort gives the k-th smallest value; entries below it are taken, and entries equal to it are taken in flat
+    order (a running count) until k are chosen — the stable rank < k without a second argsort."""
+    size = math.prod(side.shape)
+    if math.floor(size * pct) <= 1:  # k ≤ 1 for every possible n: nothing is ever selected (shape-static)
+        return xp.zeros_like(side)
     n = xp.sum(xp.astype(side, xp.int64))
     k = xp.clip(xp.floor(xp.astype(n, xp.float64) * pct), 1.0, None)  # the float64 product, as Python's int()
-    flat = xp.reshape(xp.where(side, lp, xp.full_like(lp, float("inf"))), (-1,))
-    rank = xp.reshape(_rank(flat, xp), side.shape)
-    return side & (xp.astype(rank, xp.float64) < k) & (k > 1.0)
+    flat_side = xp.reshape(side, (-1,))
+    flat = xp.where(flat_side, xp.reshape(lp, (-1,)), xp.full((size,), math.inf, dtype=lp.dtype, device=device(lp)))
+    kth = xp.take(xp.sort(flat), xp.reshape(xp.astype(xp.clip(k - 1.0, 0.0, float(size - 1)), xp.int64), (1,)))
+    below = flat_side & (flat < kth)
+    tie = flat_side & (flat == kth)
+    room = k - xp.astype(xp.sum(xp.astype(below, xp.int64)), xp.float64)
+    tie_rank = xp.astype(xp.cumulative_sum(xp.astype(tie, xp.int64)), xp.float64)  # 1-based, in flat order
+    chosen = (below | (tie & (tie_rank <= room))) & (k > 1.0)
+    return xp.reshape(chosen, side.shape)
 
 
 def lp_reg_policy_loss(log_prob: Array, old_log_prob: Array, advantages: Array, mask: Array, proxy_log_prob: Array,
