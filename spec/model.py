@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NoReturn
 
 import numpy as np
@@ -501,8 +501,21 @@ class MethodSpec:
         raise KeyError(name)
 
     def conventions(self) -> dict[str, Difference]:
-        """The named other forms of the spec's documented differences, by name (without the id prefix)."""
-        return {d.name: d for d in self.provenance.differences if d.name}
+        """The named other forms of the spec's documented differences, by name (without the id prefix).
+
+        A difference whose ``flag`` is a two-valued parameter (a bool or a choice of two) and that gives no
+        other form of its own is executable as that parameter set to the value that is not the default.
+        """
+        out: dict[str, Difference] = {}
+        for d in self.provenance.differences:
+            if not d.executable and d.flag is not None and any(p.name == d.flag for p in self.params):
+                p = self.param(d.flag)
+                values = p.domain.values if isinstance(p.domain, Choice) else ()
+                others = [v for v in values if not (v == p.default and type(v) is type(p.default))]
+                if len(values) == 2 and len(others) == 1:
+                    d = replace(d, params={d.flag: others[0]})
+            out[d.name] = d
+        return out
 
     def defaults(self) -> dict[str, object]:
         return {p.name: p.default for p in self.params if not p.required}
