@@ -213,3 +213,223 @@ def test_passk_ties_and_singletons_against_verl() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         verl_passk(torch.ones((1, 1)), torch.ones((1, 1)), np.array([3]), 1e-6, True)
     assert R.grpo_passk_advantages(np.array([2.0]), np.array([3]))[0] == 0.0
+
+
+# --------------------------------------------------------------------------- estimators_2: verl 0.9.1 transcriptions
+
+
+def verl_gae(token_level_rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor, gamma: float,
+             lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        nextvalues: Any = 0
+        lastgaelam: Any = 0
+        advantages_reversed = []
+        gen_len = token_level_rewards.shape[-1]
+        for t in reversed(range(gen_len)):
+            delta = token_level_rewards[:, t] + gamma * nextvalues - values[:, t]
+            lastgaelam_ = delta + gamma * lam * lastgaelam
+            nextvalues = values[:, t] * response_mask[:, t] + (1 - response_mask[:, t]) * nextvalues
+            lastgaelam = lastgaelam_ * response_mask[:, t] + (1 - response_mask[:, t]) * lastgaelam
+            advantages_reversed.append(lastgaelam)
+        advantages = torch.stack(advantages_reversed[::-1], dim=1)
+        returns = advantages + values
+        advantages = verl_masked_whiten(advantages, response_mask)
+    return advantages, returns
+
+
+def verl_rpp(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, gamma: float,
+             *, reset_at_mask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """verl 0.9.1 compute_reinforce_plus_plus_outcome_advantage; ``reset_at_mask`` is the b178a3c loop."""
+    with torch.no_grad():
+        returns = torch.zeros_like(token_level_rewards)
+        running_return: Any = 0
+        for t in reversed(range(token_level_rewards.shape[1])):
+            if reset_at_mask:
+                running_return = token_level_rewards[:, t] + gamma * running_return
+                returns[:, t] = running_return
+                running_return = running_return * response_mask[:, t]
+            else:
+                new_running_return = token_level_rewards[:, t] + gamma * running_return
+                returns[:, t] = new_running_return * response_mask[:, t]
+                running_return = new_running_return * response_mask[:, t] + running_return * (1 - response_mask[:, t])
+        advantages = verl_masked_whiten(returns, response_mask) * response_mask
+    return advantages, returns
+
+
+def verl_rpp_baseline(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, index: Any) -> torch.Tensor:
+    response_length = token_level_rewards.shape[-1]
+    scores = token_level_rewards.sum(dim=-1)
+    id2score: dict[Any, list[torch.Tensor]] = defaultdict(list)
+    id2mean = {}
+    with torch.no_grad():
+        bsz = scores.shape[0]
+        for i in range(bsz):
+            id2score[index[i]].append(scores[i])
+        for idx in id2score:
+            if len(id2score[idx]) == 1:
+                id2mean[idx] = torch.tensor(0.0)
+            else:
+                id2mean[idx] = torch.mean(torch.stack(id2score[idx]))
+        for i in range(bsz):
+            scores[i] = scores[i] - id2mean[index[i]]
+        scores = scores.unsqueeze(-1).tile([1, response_length]) * response_mask
+        return verl_masked_whiten(scores, response_mask) * response_mask
+
+
+def verl_remax(token_level_rewards: torch.Tensor, reward_baselines: torch.Tensor,
+               response_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        returns = (token_level_rewards * response_mask).flip(dims=[-1]).cumsum(dim=-1).flip(dims=[-1])
+        advantages = returns - reward_baselines.unsqueeze(-1) * response_mask
+    return advantages, returns
+
+
+def verl_agg_loss(loss_mat: torch.Tensor, loss_mask: torch.Tensor, loss_agg_mode: str) -> torch.Tensor:
+    """verl 0.9.1 agg_loss with dp_size = 1 and no global batch info."""
+    if loss_agg_mode == "token-mean":
+        return verl_masked_sum(loss_mat, loss_mask) / loss_mask.sum()
+    if loss_agg_mode in ("seq-mean-token-sum", "seq-mean-token-sum-norm"):
+        seq_losses = torch.sum(loss_mat * loss_mask, dim=-1)
+        seq_mask = (torch.sum(loss_mask, dim=-1) > 0).float()
+        loss = verl_masked_sum(seq_losses, seq_mask) / seq_mask.sum()
+        return loss / loss_mask.shape[-1] if loss_agg_mode == "seq-mean-token-sum-norm" else loss
+    seq_mask = torch.sum(loss_mask, dim=-1)
+    seq_losses = torch.sum(loss_mat * loss_mask, dim=-1) / (seq_mask + 1e-8)
+    seq_mask = (seq_mask > 0).float()
+    return verl_masked_sum(seq_losses, seq_mask) / seq_mask.sum()
+
+
+def verl_reinforce(log_prob: torch.Tensor, advantages: torch.Tensor, response_mask: torch.Tensor,
+                   loss_agg_mode: str) -> torch.Tensor:
+    """verl 0.9.1 compute_policy_loss_reinforce without rollout_is_weights."""
+    pg_losses = -advantages * log_prob
+    return verl_agg_loss(pg_losses, response_mask, loss_agg_mode)
+
+
+def _tokens(seed: int, b: int = 12, t: int = 7, *, gaps: bool = False) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, t + 1, size=b)
+    m = np.arange(t) < lengths[:, None]
+    if gaps:
+        m[: b // 2, 1] = False  # observation tokens inside the first rows
+        m[: b // 2, 0] = True
+    r = np.round(rng.normal(size=(b, t)), 3) * m  # verl's reward managers put 0 at masked positions
+    v = np.round(rng.normal(size=(b, t)), 3)
+    return {"r": r, "v": v, "m": m, "mf": m.astype(np.float64)}
+
+
+# verl's masked_mean divides by n + 1e-8 (ours by n): a relative difference below 1e-8/n after whitening
+WHITE_RTOL = 1e-7
+
+
+@pytest.mark.parametrize("gaps", [False, True])
+@pytest.mark.parametrize("gamma,lam", [(1.0, 1.0), (0.99, 0.95), (0.5, 0.0)])
+def test_gae_matches_verl(gaps: bool, gamma: float, lam: float) -> None:
+    c = _tokens(5, gaps=gaps)
+    t_adv, t_ret = verl_gae(torch.tensor(c["r"]), torch.tensor(c["v"]), torch.tensor(c["mf"]), gamma, lam)
+    valid = c["m"]
+    for adv, ret in (R.gae_advantages(c["r"], c["v"], c["m"], gamma=gamma, lam=lam, whiten=True),
+                     A.gae_advantages(torch.tensor(c["r"]), torch.tensor(c["v"]), torch.tensor(c["m"]), gamma=gamma,
+                                      lam=lam, whiten=True)):
+        adv, ret = np.asarray(adv), np.asarray(ret)
+        np.testing.assert_allclose(adv[valid], t_adv.numpy()[valid], rtol=WHITE_RTOL, atol=1e-9)
+        np.testing.assert_allclose(ret[valid], t_ret.numpy()[valid], rtol=1e-12, atol=1e-12)
+    # the paper's default (no whitening): returns − values are verl's raw (pre-whitening) advantages
+    raw, _ = R.gae_advantages(c["r"], c["v"], c["m"], gamma=gamma, lam=lam)
+    np.testing.assert_allclose(raw[valid], (t_ret.numpy() - c["v"])[valid], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("gaps", [False, True])
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_reinforce_plus_plus_matches_verl(gaps: bool, gamma: float) -> None:
+    c = _tokens(6, gaps=gaps)
+    t_adv, t_ret = verl_rpp(torch.tensor(c["r"]), torch.tensor(c["mf"]), gamma)
+    g = np.zeros(12, dtype=np.int64)
+    for adv, ret in (R.reinforce_plus_plus_advantages(c["r"], c["m"], g, gamma=gamma),
+                     A.reinforce_plus_plus_advantages(torch.tensor(c["r"]), torch.tensor(c["m"]), torch.tensor(g),
+                                                      gamma=gamma)):
+        np.testing.assert_allclose(np.asarray(adv), t_adv.numpy(), rtol=WHITE_RTOL, atol=1e-9)
+        np.testing.assert_allclose(np.asarray(ret), t_ret.numpy(), rtol=1e-12, atol=1e-12)
+    # verl b178a3c reset the running return at a masked token: equal without gaps, different with them
+    _, old_ret = verl_rpp(torch.tensor(c["r"]), torch.tensor(c["mf"]), gamma, reset_at_mask=True)
+    same = np.allclose(old_ret.numpy()[c["m"]], t_ret.numpy()[c["m"]], rtol=1e-12, atol=1e-12)
+    assert same != gaps
+
+
+def test_reinforce_plus_plus_baseline_matches_verl() -> None:
+    c = _tokens(7, b=24)
+    g = np.repeat(np.arange(8), 3) * 11 - 4
+    g[:2] = [900, 901]  # singletons keep their reward (verl's mean 0)
+    theirs = verl_rpp_baseline(torch.tensor(c["r"]), torch.tensor(c["mf"]), g)
+    for adv, ret in (R.reinforce_plus_plus_advantages(c["r"], c["m"], g, baseline="group"),
+                     A.reinforce_plus_plus_advantages(torch.tensor(c["r"]), torch.tensor(c["m"]), torch.tensor(g),
+                                                      baseline="group")):
+        np.testing.assert_allclose(np.asarray(adv), theirs.numpy(), rtol=WHITE_RTOL, atol=1e-9)
+        np.testing.assert_allclose(np.asarray(ret), (c["r"].sum(-1)[:, None] * c["m"]), rtol=1e-12, atol=1e-12)
+
+
+def test_whitening_raises_in_verl_and_is_zero_here() -> None:
+    m = np.zeros((2, 3), dtype=bool)
+    m[1, 2] = True
+    r = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 2.0]])
+    with pytest.raises(ValueError, match="sum of the mask is one"):
+        verl_rpp(torch.tensor(r), torch.tensor(m.astype(np.float64)), 1.0)
+    adv, ret = R.reinforce_plus_plus_advantages(r, m, np.zeros(2, dtype=np.int64))
+    assert np.all(adv == 0.0) and ret[1, 2] == 2.0
+
+
+@pytest.mark.parametrize("gaps", [False, True])
+def test_remax_reward_to_go_matches_verl(gaps: bool) -> None:
+    c = _tokens(8, gaps=gaps)
+    base = np.round(np.random.default_rng(8).normal(size=12), 3)
+    t_adv, t_ret = verl_remax(torch.tensor(c["r"]), torch.tensor(base), torch.tensor(c["mf"]))
+    valid = c["m"]
+    for adv, ret in (R.remax_advantages(c["r"], base, c["m"], credit="reward_to_go"),
+                     A.remax_advantages(torch.tensor(c["r"]), torch.tensor(base), torch.tensor(c["m"]),
+                                        credit="reward_to_go")):
+        np.testing.assert_allclose(np.asarray(adv)[valid], t_adv.numpy()[valid], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(ret)[valid], t_ret.numpy()[valid], rtol=1e-12, atol=1e-12)
+
+
+def test_remax_paper_credit_equals_verl_for_an_outcome_reward() -> None:
+    c = _tokens(9)
+    last = c["m"].sum(-1) - 1
+    r = np.zeros_like(c["r"])
+    r[np.arange(12), last] = np.round(np.random.default_rng(9).normal(size=12), 3)
+    base = np.full(12, 0.25)
+    t_adv, _ = verl_remax(torch.tensor(r), torch.tensor(base), torch.tensor(c["mf"]))
+    ours, _ = R.remax_advantages(r, base, c["m"])  # credit="sequence", the paper
+    np.testing.assert_allclose(ours[c["m"]], t_adv.numpy()[c["m"]], rtol=1e-12, atol=1e-12)
+    dense, _ = R.remax_advantages(c["r"], base, c["m"])  # spread rewards: the credits differ
+    t_dense, _ = verl_remax(torch.tensor(c["r"]), torch.tensor(base), torch.tensor(c["mf"]))
+    assert not np.allclose(dense[c["m"]], t_dense.numpy()[c["m"]])
+
+
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"])
+def test_reinforce_loss_matches_verl(mode: str) -> None:
+    rng = np.random.default_rng(10)
+    lp = -rng.random((5, 6)) * 3
+    adv = rng.normal(size=(5, 6))
+    m = rng.random((5, 6)) < 0.7
+    m[:, 0] = True  # no empty row: verl 0.9.1 leaves empty rows out of its seq-mean modes
+    theirs = verl_reinforce(torch.tensor(lp), torch.tensor(adv), torch.tensor(m.astype(np.float64)), mode)
+    # seq-mean-token-sum-norm: verl 0.9.1 divides by (non-empty rows × T), ours by B·T: equal without empty rows
+    ours_r = R.reinforce_loss(lp, adv, m, mode=mode)
+    x = torch.tensor(lp, requires_grad=True)
+    a = torch.tensor(adv, requires_grad=True)
+    ours_a = A.reinforce_loss(x, a, torch.tensor(m), mode=mode)
+    rtol = 1e-7 if mode == "seq-mean-token-mean" else 1e-12  # verl's + 1e-8 in the per-row token count
+    np.testing.assert_allclose(float(ours_r), float(theirs), rtol=rtol)
+    np.testing.assert_allclose(float(ours_a.detach()), float(theirs), rtol=rtol)
+    ours_a.backward()
+    assert a.grad is None and x.grad is not None  # advantages are a stop-gradient input
+
+
+def test_reinforce_loss_empty_rows_differ_from_verl_091() -> None:
+    lp = np.array([[-1.0, -2.0], [-0.5, -0.5]])
+    adv = np.ones((2, 2))
+    m = np.array([[True, True], [False, False]])
+    theirs = float(verl_reinforce(torch.tensor(lp), torch.tensor(adv), torch.tensor(m.astype(np.float64)),
+                                  "seq-mean-token-sum"))
+    assert theirs == pytest.approx(3.0)  # verl 0.9.1: the empty row is left out
+    assert float(R.reinforce_loss(lp, adv, m)) == pytest.approx(1.5)  # the family's aggregate counts it as 0
