@@ -1,10 +1,11 @@
 """Accelerated ``estimators`` group of the ``policy`` family: RLOO, OPO and GRPO pass@k advantages without
 a loop over groups and without host syncs (traceable by ``torch.compile(fullgraph=True)``).
 
-Group statistics come from :class:`accelerated.policy._common.Segments`: a stable sort by (group id,
-reward), then segmented scans (``ceil(log2 N)`` vectorised steps) for each entry's first/last sorted
-index and per-group float64 sums. Constant groups are detected exactly from the first and last sorted
-reward of the group; the best and second-best rewards of a group are its last two sorted entries.
+Group statistics come from :class:`accelerated.policy._common.Segments`: a stable sort by group id
+(and by reward for pass@k), ``searchsorted`` for each entry's first/last sorted index, and segmented
+scans (``ceil(log2 N)`` vectorised steps) for per-group float64 sums. RLOO and OPO work on deviations
+from the group's first reward, so a constant group gives exactly 0 without a test; the best and
+second-best rewards of a group are the last two entries of its segment sorted by reward.
 """
 
 from __future__ import annotations
@@ -30,16 +31,6 @@ def _grouped(fn: str, rewards: Array, group_ids: Array, xp: Any) -> None:
         raise DTypeError(fn, "group_ids", "an integer dtype", f"dtype {group_ids.dtype}")
 
 
-def _sorted(rewards: Array, group_ids: Array, xp: Any) -> tuple[Segments, Array, Array, Array]:
-    """Segments by (group, reward), the sorted float64 rewards, and the single / constant flags."""
-    r = xp.astype(detach(rewards), xp.float64)
-    seg = Segments(group_ids, r, xp)
-    rs = seg.sort(r)
-    single = seg.count == 1.0
-    constant = (xp.take(rs, seg.end) == xp.take(rs, seg.start)) & ~single
-    return seg, rs, single, constant
-
-
 def rloo_advantages(rewards: Array, group_ids: Array, *, singleton: str = "reward") -> Array:
     """RLOO leave-one-out advantages; see :func:`reference.policy.rloo_advantages`."""
     xp = namespace(rewards, group_ids)
@@ -47,13 +38,14 @@ def rloo_advantages(rewards: Array, group_ids: Array, *, singleton: str = "rewar
     _grouped("rloo_advantages", rewards, group_ids, xp)
     if rewards.shape[0] == 0:
         return from_compute(xp.zeros_like(rewards), rewards, xp)
-    seg, rs, single, constant = _sorted(rewards, group_ids, xp)
-    mean = seg.total(rs) / seg.count
-    k = seg.count
-    adv = safe_div(k, k - 1.0, xp) * (rs - mean)
-    alone = rs if singleton == "reward" else xp.zeros_like(rs)
-    adv = xp.where(single, alone, xp.where(constant, xp.zeros_like(rs), adv))
-    return from_compute(seg.unsort(adv), rewards, xp)
+    r = xp.astype(detach(rewards), xp.float64)
+    seg = Segments(group_ids, xp)
+    dev_sorted, dev = seg.deviations(r)  # r − first reward of the group: exactly 0 in a constant group
+    k = seg.count_o
+    centred = dev - seg.total_o(dev_sorted) / k
+    adv = safe_div(k, k - 1.0, xp) * centred
+    alone = r if singleton == "reward" else xp.zeros_like(r)
+    return from_compute(xp.where(k == 1.0, alone, adv), rewards, xp)
 
 
 def opo_advantages(rewards: Array, mask: Array, group_ids: Array, *, singleton: str = "formula") -> Array:
@@ -67,14 +59,16 @@ def opo_advantages(rewards: Array, mask: Array, group_ids: Array, *, singleton: 
     check_mask("opo_advantages", "mask", mask, xp)
     if rewards.shape[0] == 0:
         return from_compute(xp.zeros_like(rewards), rewards, xp)
-    seg, rs, single, constant = _sorted(rewards, group_ids, xp)
+    r = xp.astype(detach(rewards), xp.float64)
+    seg = Segments(group_ids, xp)
+    dev_sorted, dev = seg.deviations(r)
     lengths = seg.sort(xp.sum(xp.astype(mask != 0, xp.float64), axis=-1))
-    weight = seg.total(lengths)
-    weighted = safe_div(seg.total(lengths * rs), weight, xp)
-    base = xp.where(weight > 0, weighted, seg.total(rs) / seg.count)
-    adv = xp.where(constant, xp.zeros_like(rs), rs - base)
-    adv = xp.where(single, rs if singleton == "reward" else xp.zeros_like(rs), adv)
-    return from_compute(seg.unsort(adv), rewards, xp)
+    weight = seg.total_o(lengths)
+    weighted = safe_div(seg.total_o(lengths * dev_sorted), weight, xp)
+    base = xp.where(weight > 0, weighted, seg.total_o(dev_sorted) / seg.count_o)
+    adv = dev - base
+    single = seg.count_o == 1.0
+    return from_compute(xp.where(single, r if singleton == "reward" else xp.zeros_like(r), adv), rewards, xp)
 
 
 def grpo_passk_advantages(rewards: Array, group_ids: Array, *, scale: str = "none", eps: float = 1e-6) -> Array:
@@ -85,14 +79,18 @@ def grpo_passk_advantages(rewards: Array, group_ids: Array, *, scale: str = "non
     n = rewards.shape[0]
     if n == 0:
         return from_compute(xp.zeros_like(rewards), rewards, xp)
-    seg, rs, single, _ = _sorted(rewards, group_ids, xp)
+    r = xp.astype(detach(rewards), xp.float64)
+    seg = Segments(group_ids, xp, key=r)  # sorted by (group, reward): the best is the last of its segment
+    rs = seg.sort(r)
+    single = seg.count == 1.0
     index = xp.arange(n, device=device(rs))
     second = xp.take(rs, xp.clip(seg.end - 1, 0, None))
     gap = xp.take(rs, seg.end) - second
     best = (index == seg.end) & ~single & (gap > 0)
     if scale == "std":
-        mean = seg.total(rs) / seg.count
-        ss = seg.total((rs - mean) ** 2)
+        dev = rs - xp.take(rs, seg.start)
+        mean = seg.total(dev) / seg.count
+        ss = seg.total((dev - mean) ** 2)
         std = xp.sqrt(ss / xp.clip(seg.count - 1.0, 1.0, None))
         gap = safe_div(gap, std + eps, xp)
     adv = xp.where(best, gap, xp.zeros_like(rs))

@@ -5,7 +5,8 @@ The backward recursions of GAE and REINFORCE++ loop over the ``T`` time steps (a
 shape), vectorised over rows; masked positions carry the recursion state through unchanged. The
 advantage estimators compute in float64 (they are stop-gradient constants; the whitening divides by a
 batch standard deviation, which would amplify float32 rounding). Group means of REINFORCE++'s baseline
-variant use the segment reductions of :class:`accelerated.policy._common.Segments` (no loop over groups).
+variant use the segment reductions of :class:`accelerated.policy._common.Segments` on deviations from the
+group's first reward (no loop over groups; a group of equal rewards gives exactly 0).
 """
 
 from __future__ import annotations
@@ -108,12 +109,9 @@ def reinforce_plus_plus_advantages(rewards: Array, mask: Array, group_ids: Array
         ret = xp.stack(columns[::-1], axis=1)
         return from_compute(_whiten(ret, valid, xp), rewards, xp), from_compute(ret, rewards, xp)
     score = xp.sum(r, axis=-1)
-    seg = Segments(group_ids, score, xp)
-    ss = seg.sort(score)
-    single = seg.count == 1.0
-    constant = (xp.take(ss, seg.end) == xp.take(ss, seg.start)) & ~single
-    mean = xp.where(single, xp.zeros_like(ss), seg.total(ss) / seg.count)
-    centred = seg.unsort(xp.where(constant, xp.zeros_like(ss), ss - mean))
+    seg = Segments(group_ids, xp)
+    dev_sorted, dev = seg.deviations(score)  # exactly 0 in a group of equal sequence rewards
+    centred = xp.where(seg.count_o == 1.0, score, dev - seg.total_o(dev_sorted) / seg.count_o)
     zeros = xp.zeros_like(r)
     tiled = xp.where(valid, centred[:, None] + zeros, zeros)
     ret = xp.where(valid, score[:, None] + zeros, zeros)

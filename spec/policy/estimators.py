@@ -385,9 +385,11 @@ register(MethodSpec(
     provenance=Provenance(
         confidence="inferred",
         checked_against=f"{VERL_091} compute_grpo_passk_outcome_advantage (unchanged at volcengine/verl b178a3c), "
-                        "whose docstring cites arXiv 2503.19595; the paper's leave-one-out max@k estimator "
-                        "(k = n: max_j r_j − max_{j≠i} r_j) as summarised from the abstract and verl's docstring "
-                        "(the paper text itself was not available to read)",
+                        "whose docstring cites arXiv 2503.19595 (Tang, Zheng, Synnaeve, Munos; ICML 2025: title "
+                        "and authors confirmed from the arXiv listing and PMLR page); the paper's leave-one-out "
+                        "control variate for k-sample objectives (k = n: max_j r_j − max_{j≠i} r_j) from its "
+                        "abstract and summaries — its equations were not read, so the unnormalised default is the "
+                        "reading of the leave-one-out form, verl's std scaling the flag",
         official_code=f"{VERL_CORE}:compute_grpo_passk_outcome_advantage",
         notes="max_j r_j − max_{j≠i} r_j is 0 for every i except the unique best, where it is r_(1) − r_(2); with "
               "a tie at the top it is 0 for all, so which tied index verl's torch.topk picks never changes a "
