@@ -122,3 +122,46 @@ def test_long_sequences_float32_match_reference() -> None:
                                             torch.tensor(g), gamma=0.99)
     for x, y in zip(got2, ref2, strict=True):
         np.testing.assert_allclose(x.double().numpy(), y, rtol=1e-5, atol=1e-5)
+
+
+LAYERS = [("reference", R, lambda x: x), ("numpy", A, lambda x: x),
+          ("torch", A, lambda x: torch.from_numpy(np.array(x, copy=True)))]
+
+
+def _message(exc: type[Exception], argument: str, fn: Any) -> str:
+    with pytest.raises(exc) as info:
+        fn()
+    assert getattr(info.value, "argument", None) == argument, f"{info.value} does not name {argument!r}"
+    return str(info.value)
+
+
+def test_errors_are_the_same_on_every_layer() -> None:
+    from spec.errors import DomainError, DTypeError, ParameterError, ShapeError
+
+    r = np.array([[0.0, 1.0], [1.0, 0.0]])
+    m = np.ones((2, 2), dtype=bool)
+    g = np.array([0, 0])
+    bad_r = r.copy()
+    bad_r[1, 1] = np.nan
+    cases: list[tuple[type[Exception], str, Any]] = [
+        (ParameterError, "lam", lambda mod, c: mod.gae_advantages(c(r), c(r), c(m), lam=1.5)),
+        (ParameterError, "whiten", lambda mod, c: mod.gae_advantages(c(r), c(r), c(m), whiten="yes")),
+        (DomainError, "rewards", lambda mod, c: mod.gae_advantages(c(bad_r), c(r), c(m))),
+        (ShapeError, "values", lambda mod, c: mod.gae_advantages(c(r), c(r[:, :1]), c(m))),
+        (ShapeError, "mask", lambda mod, c: mod.remax_advantages(c(r[0]), c(g * 1.0), c(m[0]))),
+        (ParameterError, "credit", lambda mod, c: mod.remax_advantages(c(r), c(g * 1.0), c(m), credit="token")),
+        (ShapeError, "baseline_rewards", lambda mod, c: mod.remax_advantages(c(r), c(np.zeros(3)), c(m))),
+        (ParameterError, "baseline", lambda mod, c: mod.reinforce_plus_plus_advantages(c(r), c(m), c(g),
+                                                                                         baseline="mean")),
+        (DTypeError, "group_ids", lambda mod, c: mod.reinforce_plus_plus_advantages(c(r), c(m), c(g * 1.0))),
+        (ShapeError, "group_ids", lambda mod, c: mod.reinforce_plus_plus_advantages(c(r), c(m), c(np.zeros(3, int)))),
+        (DomainError, "mask", lambda mod, c: mod.reinforce_loss(c(-r), c(r), c(m * 2.0))),
+        (ParameterError, "singleton", lambda mod, c: mod.rloo_advantages(c(r[0]), c(g), singleton="one")),
+        (DTypeError, "group_ids", lambda mod, c: mod.grpo_passk_advantages(c(r[0]), c(g * 1.0))),
+        (ShapeError, "mask", lambda mod, c: mod.opo_advantages(c(r[0]), c(m[:1]), c(g))),
+        (DomainError, "rewards", lambda mod, c: mod.opo_advantages(c(bad_r[1]), c(m), c(g))),
+    ]
+    for exc, argument, call in cases:
+        messages = {_message(exc, argument, lambda mod=mod, c=c, call=call: call(mod, c)).replace("torch.", "")
+                    for _, mod, c in LAYERS}  # a dtype is named by its backend ("torch.float64")
+        assert len(messages) == 1, messages
