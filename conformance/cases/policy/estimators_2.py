@@ -83,7 +83,11 @@ def token_cases(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchS
         inputs["mask"] = m
         if "group_ids" in names:
             inputs["group_ids"] = draw(group_ids((b,)), label="group_ids")
-            if b >= 2 and draw(st.integers(0, 2)) == 0:  # one group of rows with equal sequence rewards
+            style = draw(st.integers(0, 2)) if b >= 2 else 2
+            if style == 1:  # a row alone in its group next to a group of the others
+                inputs["group_ids"] = np.array([3] * (b - 1) + [99], dtype=np.int64)
+                fixed["baseline"] = "group"
+            if style == 0:  # one group of rows with equal sequence rewards
                 inputs["group_ids"] = np.full((b,), 4, dtype=np.int64)
                 value = draw(st.sampled_from(GRID))
                 r = np.zeros((b, t))
