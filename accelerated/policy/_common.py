@@ -75,3 +75,85 @@ def masked_mean(x: Array, valid: Array, n_valid: Array, xp: Any) -> Array:
     """Mean of ``x`` over ``valid`` with ``n_valid`` an array (0 gives 0: no host sync, no NaN)."""
     total = xp.sum(xp.where(valid, x, xp.zeros_like(x)))
     return safe_div(total, xp.astype(n_valid, total.dtype), xp)
+
+
+# =========================================================================== segment reductions (estimators group)
+# Family-private helpers of the ``estimators`` groups (added with issue 8): per-group statistics without a
+# Python loop over groups. Entries are sorted by group id (and a key) with stable argsorts; segmented
+# Hillis–Steele scans (``ceil(log2 N)`` vectorised steps, a number fixed by the shape) give each entry the
+# first and last index of its segment and sums restricted to one group each (no global prefix sum whose
+# rounding would swamp a small group). Deterministic: no scatter, no atomics.
+
+
+def segment_masks(seg: Array, xp: Any) -> list[tuple[int, Array]]:
+    """For each doubling step, whether entry ``i`` and entry ``i − step`` are in the same segment."""
+    from accelerated._xp import device
+
+    n = seg.shape[0]
+    out = []
+    step = 1
+    while step < n:
+        out.append((step, xp.concat([xp.zeros((step,), dtype=xp.bool, device=device(seg)),
+                                     seg[step:] == seg[: n - step]])))
+        step *= 2
+    return out
+
+
+def segment_scan(x: Array, masks: list[tuple[int, Array]], op: str, xp: Any) -> Array:
+    """Inclusive scan of ``x`` restarted at every segment; ``op`` is ``"add"`` or ``"first"``."""
+    n = x.shape[0]
+    for step, same in masks:
+        shifted = xp.concat([x[:step], x[: n - step]])  # the first ``step`` entries are never used
+        x = xp.where(same, shifted + x if op == "add" else shifted, x)
+    return x
+
+
+class Segments:
+    """Entries sorted by group id (then by ``key`` when given): ``perm`` (sorted → original). In sorted
+    order: ``start``/``end`` (first and last sorted index of each entry's group) and ``count`` (group size,
+    float64), found by segmented "first" scans forward and backward; the same for the entries in their
+    original order: ``start_o``, ``end_o``, ``count_o``; ``inverse`` (original → sorted position)."""
+
+    def __init__(self, group_ids: Array, xp: Any, key: Array | None = None) -> None:
+        g = xp.astype(group_ids, xp.int64)
+        if key is None:
+            self.perm = xp.argsort(g, stable=True)
+        else:
+            by_key = xp.argsort(key, stable=True)
+            self.perm = xp.take(by_key, xp.argsort(xp.take(g, by_key), stable=True))
+        seg = xp.take(g, self.perm)
+        self.xp = xp
+        self.forward = segment_masks(seg, xp)
+        index = xp.argsort(self.perm, stable=True)  # the inverse permutation: sorted position of each entry
+        self.inverse = index
+        position = xp.take(index, self.perm)  # 0, 1, ..., N − 1 (in the integer dtype of the permutation)
+        self.start = segment_scan(position, self.forward, "first", xp)
+        backward = segment_masks(xp.flip(seg, axis=0), xp)
+        self.end = xp.flip(segment_scan(xp.flip(position, axis=0), backward, "first", xp), axis=0)
+        self.count = xp.astype(self.end - self.start + 1, xp.float64)
+        self.start_o = xp.take(self.start, index)
+        self.end_o = xp.take(self.end, index)
+        self.count_o = xp.take(self.count, index)
+
+    def sort(self, x: Array) -> Array:
+        return self.xp.take(x, self.perm)
+
+    def unsort(self, x_sorted: Array) -> Array:
+        return self.xp.take(x_sorted, self.inverse)
+
+    def scan(self, x_sorted: Array) -> Array:
+        return segment_scan(x_sorted, self.forward, "add", self.xp)
+
+    def total(self, x_sorted: Array) -> Array:
+        """The sum of ``x`` over each entry's group, sorted order, accumulated inside the group only."""
+        return self.xp.take(self.scan(x_sorted), self.end)
+
+    def total_o(self, x_sorted: Array) -> Array:
+        """The same sums for the entries in their original order."""
+        return self.xp.take(self.scan(x_sorted), self.end_o)
+
+    def deviations(self, x: Array) -> tuple[Array, Array]:
+        """``x − x_first`` (the group's first sorted entry) in sorted and in original order: a shift that
+        makes a constant group exactly 0 and keeps the sums small."""
+        xs = self.sort(x)
+        return xs - self.xp.take(xs, self.start), x - self.xp.take(xs, self.start_o)
