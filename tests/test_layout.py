@@ -41,8 +41,16 @@ CATALOG = ROOT.parent / "shared" / "catalog" / "methods.csv"
 LAYERS = ("reference", "accelerated")
 MAX_GROUP_LINES = 1000
 
-#: Registered ids that are not catalogue rows, each with the reason (peer-only semantics). Empty today.
-PEER_ONLY: dict[str, str] = {}
+#: Registered ids that are not catalogue rows, each with the reason (issue 8: every registry entry of the
+#: trainers, so that "which one is right?" has an audited answer).
+PEER_ONLY: dict[str, str] = {
+    "gae_advantages": "verl 0.9.1 advantage estimator 'gae' (GAE, arXiv 1506.02438)",
+    "rloo_advantages": "verl 0.9.1 advantage estimators 'rloo' / 'rloo_vectorized' (RLOO, arXiv 2402.14740)",
+    "reinforce_plus_plus_advantages": "verl 0.9.1 'reinforce_plus_plus' and its baseline variant (arXiv 2501.03262)",
+    "remax_advantages": "verl 0.9.1 advantage estimator 'remax' (ReMax, arXiv 2310.10505)",
+    "opo_advantages": "verl 0.9.1 advantage estimator 'opo' (OPO, arXiv 2505.23585)",
+    "grpo_passk_advantages": "verl 0.9.1 advantage estimator 'grpo_passk' (arXiv 2503.19595)",
+}
 #: Public names of ``reference.<family>`` / ``accelerated.<family>`` that are not method ids. Empty today.
 HELPERS: dict[str, set[str]] = {}
 
