@@ -29,10 +29,12 @@ from spec.model import (
     InputSpec,
     Interval,
     MethodSpec,
+    OutputSpec,
     ParamSpec,
     Property,
     PropertyContext,
     Provenance,
+    Scale,
     SymbolicProblem,
     default_tolerance,
 )
@@ -450,4 +452,118 @@ register(MethodSpec(
                 "exact covariance ties: lowest flat index first; covariances that differ only by rounding (not "
                 "exactly representable) may be ordered either way by an implementation computing in another "
                 "precision — unspecified (see the module docstring; conformance draws exact covariances)"),
+))
+
+
+# =========================================================================== token_covariance_score
+
+
+def _cov_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    valid = valid_mask(inputs["mask"])
+    if not valid.any():
+        return 1.0
+    lp = np.abs(np.asarray(inputs["log_prob"], dtype=np.float64)[valid])
+    adv = np.abs(np.asarray(inputs["advantages"], dtype=np.float64)[valid])
+    return max(1.0, 4.0 * float(lp.max()) * float(adv.max()))
+
+
+#: |cov_i| <= |A_i − Ā|·|logp_i − mean logp| <= 4·max|A|·max|logp|, and the rounding of both centred factors
+#: (the means included) is relative to max|A| and max|logp|.
+COV_SCALE = Scale("max(1, 4·max|A_t|·max|logp_t| over valid tokens): a bound of |cov_t| and of the size the "
+                  "rounding of the centred factors is relative to", _cov_scale)
+
+
+def _cov_shift(ctx: PropertyContext) -> None:
+    """cov is invariant to a common shift of the valid log-probs and of the advantages."""
+    i = ctx.inputs
+    (a,) = ctx.call()
+    (b,) = ctx.call(log_prob=i["log_prob"] - 0.5, advantages=i["advantages"] + 0.25)
+    assert ctx.close(b, a, factor=4), "a common shift of logp or A must not change the covariance"
+
+
+def _cov_constant_advantage(ctx: PropertyContext) -> None:
+    """A constant advantage gives cov = 0 exactly (A − Ā = 0)."""
+    (a,) = ctx.call(advantages=np.full(np.shape(ctx.inputs["advantages"]), 1.5))
+    assert np.all(np.asarray(a) == 0.0), "constant advantages must give exactly 0"
+
+
+def _cov_bilinear(ctx: PropertyContext) -> None:
+    """cov is linear in A (doubling A doubles cov exactly) and odd in A."""
+    (a,) = ctx.call()
+    (b,) = ctx.call(advantages=-2.0 * np.asarray(ctx.inputs["advantages"], dtype=np.float64))
+    assert np.array_equal(np.asarray(b, dtype=np.float64), -2.0 * np.asarray(a, dtype=np.float64) + 0.0), \
+        "cov(−2A) must be −2·cov(A) exactly"
+
+
+def _cov_mean_identity(ctx: PropertyContext) -> None:
+    """Σ_valid cov_i = Σ_valid (A_i − Ā)·logp_i (the centring of logp drops out of the sum)."""
+    i = ctx.inputs
+    valid = valid_mask(i["mask"])
+    if not valid.any():
+        ctx.skip("empty mask")
+    (a,) = ctx.call()
+    adv = np.asarray(i["advantages"], dtype=np.float64)[valid]
+    lp = np.asarray(i["log_prob"], dtype=np.float64)[valid]
+    expect = float(((adv - adv.mean()) * lp).sum())
+    got = float(np.asarray(a, dtype=np.float64)[valid].sum())
+    assert abs(got - expect) <= ctx.slack(4 * int(valid.sum())), f"Σ cov = {got}, expected {expect}"
+
+
+def _masked_tokens(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    valid = valid_mask(inputs["mask"])
+    return bool(valid.any() and not valid.all())
+
+
+def _both_signs(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    c = np.asarray(outputs[0], dtype=np.float64)
+    return bool(np.any(c > 0) and np.any(c < 0))
+
+
+register(MethodSpec(
+    id="token_covariance_score",
+    family="policy",
+    kind="estimator",
+    summary="Per-token covariance score cov_t = (A_t − mean A)(logp_t − mean logp), means over the valid tokens of "
+            "the call, 0 at masked tokens; the selection score of Clip-Cov and KL-Cov (no gradient).",
+    papers=(ENTROPY_MECHANISM_2025,),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against=f"{OFFICIAL_COV} compute_policy_loss_clip_cov / compute_policy_loss_kl_cov (commit "
+                        f"6e45694) and {VERL_CORE} (commit 012be9d), read via the search tool",
+        official_code=f"{OFFICIAL_COV}:compute_policy_loss_kl_cov",
+        notes="The fork's kl_cov computes cov = (A_v − mean A_v)(logp_v − mean logp_v) over the valid tokens "
+              "(detached); clip_cov centres with masked_mean over response_mask and multiplies by the undetached "
+              "log_prob (only compared, so no gradient flows). Both give this score; clip_cov_loss and "
+              "kl_cov_loss use this helper. The means are over the valid tokens of the call, so the score depends "
+              "on the micro-batch.",
+        differences=(
+            Difference("detach", "Cov(logp, A) (a statistic, no gradient)",
+                       "clip_cov multiplies by the undetached log_prob (the graph exists but is only compared)",
+                       "code", None),
+        ),
+    ),
+    inputs=(
+        InputSpec("log_prob", "log_probs", SEQ, "log π_θ(y_t) of the sampled tokens (detached)"),
+        InputSpec("advantages", "advantages", SEQ, "per-token advantages"),
+        InputSpec("mask", "mask", SEQ, "valid-token mask (bool, or numeric 0/1)", dtype="bool"),
+    ),
+    params=(),
+    outputs=(OutputSpec("cov", "(B, T) covariance scores, 0 at masked tokens", shape=SEQ, scale=COV_SCALE),),
+    branches=(
+        Branch("padding excluded", "some tokens are masked: the means run over the valid tokens only",
+               _masked_tokens),
+        Branch("scores of both signs", "positive and negative covariances", _both_signs),
+        EMPTY_MASK,
+    ),
+    properties=(
+        Property("shift_invariant", "a common shift of logp or A leaves cov unchanged", _cov_shift),
+        Property("constant_advantage", "constant advantages give exactly 0", _cov_constant_advantage),
+        Property("linear_in_advantage", "cov(−2A) = −2·cov(A) exactly", _cov_bilinear),
+        Property("sum_identity", "Σ_valid cov = Σ_valid (A − Ā)·logp", _cov_mean_identity),
+        Property("masked_values_irrelevant", "inputs at masked positions do not matter",
+                 masked_irrelevant_factory(("log_prob", "advantages"))),
+    ),
+    tolerance=default_tolerance(),
+    stop_gradients=("everything: the score is a detached statistic (used only for selection)",),
+    degenerate=("empty mask: all zeros", "one valid token: 0 (both factors are centred to 0)"),
 ))

@@ -1,4 +1,5 @@
-"""Mutants of the ``covariance`` group: Clip-Cov and KL-Cov selections with plausible wrong rules."""
+"""Mutants of the ``covariance`` group: the covariance score, Clip-Cov and KL-Cov selections with plausible wrong
+rules."""
 
 from __future__ import annotations
 
@@ -37,7 +38,40 @@ def _kl_cov_torch_no_detach(log_prob: Any, old_log_prob: Any, advantages: Any, m
     return finish(tok, valid, mode, log_prob, xp)
 
 
+def _token_covariance(bug: str) -> Any:
+    """A NumPy token covariance score with one planted bug (written from the formula)."""
+    import numpy as np
+
+    from reference.policy._common import sequences
+
+    def fn(log_prob: Any, advantages: Any, mask: Any) -> Any:
+        a, valid = sequences("token_covariance_score", mask, log_prob=log_prob, advantages=advantages)
+        lp, adv = a["log_prob"], a["advantages"]
+        if not valid.any():
+            return np.zeros(lp.shape)
+        if bug == "uncentred":
+            cov = adv * lp
+        elif bug == "padding_in_means":
+            cov = (adv - adv.mean()) * (lp - lp.mean())
+        elif bug == "centre_advantage_only":
+            cov = (adv - adv[valid].mean()) * lp
+        else:  # per_row_means
+            m = valid.astype(np.float64)
+            n = np.maximum(m.sum(axis=-1, keepdims=True), 1.0)
+            cov = (adv - (adv * m).sum(-1, keepdims=True) / n) * (lp - (lp * m).sum(-1, keepdims=True) / n)
+        return np.where(valid, cov, 0.0)
+    return fn
+
+
 MUTANTS: dict[str, tuple[Mutant, ...]] = {
+    "token_covariance_score": (
+        Mutant("uncentred", "A·logp without centring either factor", _token_covariance("uncentred")),
+        Mutant("padding_in_means", "the means run over every token, padding included",
+               _token_covariance("padding_in_means")),
+        Mutant("centre_advantage_only", "(A − Ā)·logp: logp is not centred",
+               _token_covariance("centre_advantage_only")),
+        Mutant("per_row_means", "centred per sequence instead of over the micro-batch", _token_covariance("per_row")),
+    ),
     "clip_cov_loss": (
         Mutant("inclusive_window", "ω_low ≤ cov ≤ ω_high instead of the code's strict bounds",
                N.clip_cov_loss("inclusive")),
