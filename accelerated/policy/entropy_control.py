@@ -1,0 +1,115 @@
+"""Accelerated ``entropy_control`` group of the ``policy`` family (array API: Torch, CuPy, NumPy): SIREN's
+peak-entropy quantile mask and self-anchored regulariser; EPO's phase weight, smoothing penalty and loss.
+
+Selections (row quantiles, EPO's band tests) are decided in float64 from detached values in every dtype,
+with the reference's formulas (torch's ``lerp`` interpolation), so every backend keeps the same tokens.
+Row quantiles sort each row once (masked entries as ``+inf``) and gather the two order statistics: no
+Python loop over rows or tokens, no host sync (``torch.compile(fullgraph=True)`` traces every function in
+unchecked mode). Aggregation goes through the family's one ``aggregate`` core.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from accelerated._xp import Array, detach, device, from_compute, namespace, rows, to_compute
+from accelerated.policy._common import aggregate_tokens, sequences
+from spec.errors import ShapeError
+from spec.validate import check_finite, check_params
+
+__all__ = ["peak_entropy_quantile_mask", "siren_entropy_loss"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _row_quantile(x64: Array, valid: Array, q: float, xp: Any) -> Array:
+    """``(..., 1)`` per-row nanquantile over ``valid`` (torch's linear interpolation and lerp formula) of a
+    float64 array; ``+inf`` for rows without valid entries (then nothing exceeds it)."""
+    s = xp.sort(xp.where(valid, x64, xp.full_like(x64, math.inf)), axis=-1)
+    n = xp.sum(xp.astype(valid, xp.float64), axis=-1, keepdims=True)
+    pos = q * xp.clip(n - 1.0, 0.0, None)
+    lo = xp.floor(pos)
+    hi = xp.ceil(pos)
+    a = xp.take_along_axis(s, xp.astype(lo, xp.int64), axis=-1)
+    b = xp.take_along_axis(s, xp.astype(hi, xp.int64), axis=-1)
+    w = pos - lo
+    ok = n > 0
+    a = xp.where(ok, a, xp.zeros_like(a))
+    b = xp.where(ok, b, xp.zeros_like(b))
+    bound = xp.where(w < 0.5, a + w * (b - a), b - (b - a) * (1.0 - w))
+    return xp.where(ok, bound, xp.full_like(bound, math.inf))
+
+
+def _peak(h64: Array, valid: Array, q: float, restrict: bool, xp: Any) -> Array:
+    keep = h64 > _row_quantile(h64, valid, q, xp)
+    return keep & valid if restrict else keep
+
+
+def peak_selection(h: Array, valid: Array, q: float, double_mask: bool, restrict: bool, xp: Any) -> tuple[Array, Array]:
+    """``(entropies to aggregate, kept set)`` in the dtype of ``h`` (gradient kept), decided in float64."""
+    h64 = xp.astype(detach(h), xp.float64)
+    keep = _peak(h64, valid, q, restrict, xp)
+    if not double_mask:
+        return h, keep
+    masked64 = xp.where(keep, h64, xp.zeros_like(h64))
+    return xp.where(keep, h, xp.zeros_like(h)), _peak(masked64, valid, q, restrict, xp)
+
+
+def _siren_aggregate(h: Array, keep: Array, mode: str, empty_rows: str, xp: Any) -> Array:
+    w = xp.astype(keep, h.dtype)
+    value = aggregate_tokens(xp.where(keep, h, xp.zeros_like(h)), w, mode, None, xp)
+    if mode == "seq-mean-token-mean" and empty_rows == "zero" and math.prod(keep.shape) > 0:
+        k2 = rows(w, xp)
+        nonempty = xp.sum(xp.astype(xp.sum(k2, axis=-1) > 0, h.dtype))
+        value = value * nonempty / float(k2.shape[0])
+    return value
+
+
+# --------------------------------------------------------------------------- peak_entropy_quantile_mask
+
+
+def peak_entropy_quantile_mask(entropy: Array, mask: Array, *, quantile: float = 0.8, double_mask: bool = False,
+                               restrict_to_mask: bool = True) -> Array:
+    """SIREN's peak-entropy mask; see :func:`reference.policy.peak_entropy_quantile_mask`."""
+    fn = "peak_entropy_quantile_mask"
+    xp = namespace(entropy, mask)
+    check_params(fn, quantile=quantile, double_mask=double_mask, restrict_to_mask=restrict_to_mask)
+    valid = sequences(fn, xp, mask, entropy=entropy)
+    _, keep = peak_selection(entropy, valid, quantile, double_mask, restrict_to_mask, xp)
+    return keep
+
+
+# --------------------------------------------------------------------------- siren_entropy_loss
+
+
+def siren_entropy_loss(entropy: Array, mask: Array, *, anchor: Array | float | None = None,
+                       old_entropy: Array | None = None, coef: float = 1.0, quantile: float = 0.8,
+                       double_mask: bool = True, restrict_to_mask: bool = True, mode: str = "seq-mean-token-mean",
+                       empty_rows: str = "zero") -> tuple[Array, Array]:
+    """SIREN's self-anchored selective entropy regulariser ``(loss, anchor)``; see
+    :func:`reference.policy.siren_entropy_loss`."""
+    fn = "siren_entropy_loss"
+    xp = namespace(entropy, mask, old_entropy)
+    check_params(fn, coef=coef, quantile=quantile, double_mask=double_mask, restrict_to_mask=restrict_to_mask,
+                 mode=mode, empty_rows=empty_rows)
+    if old_entropy is not None:
+        valid = sequences(fn, xp, mask, entropy=entropy, old_entropy=old_entropy)
+    else:
+        valid = sequences(fn, xp, mask, entropy=entropy)
+    h = to_compute(entropy, xp)
+    if anchor is not None:
+        anc = anchor if hasattr(anchor, "shape") else xp.asarray(float(anchor), dtype=h.dtype, device=device(h))
+        if len(anc.shape) != 0:
+            raise ShapeError(fn, "anchor", "a 0-d array (the anchor state)", f"shape {tuple(anc.shape)}")
+        check_finite(fn, "anchor", anc, namespace(anc))
+        anchor_value = xp.astype(detach(anc), h.dtype) if hasattr(anchor, "shape") else anc
+    else:
+        src = detach(to_compute(old_entropy, xp) if old_entropy is not None else h)
+        h0, k0 = peak_selection(src, valid, quantile, False, restrict_to_mask, xp)
+        anchor_value = _siren_aggregate(h0, k0, mode, empty_rows, xp)
+    hs, keep = peak_selection(h, valid, quantile, double_mask, restrict_to_mask, xp)
+    h_sel = _siren_aggregate(hs, keep, mode, empty_rows, xp)
+    diff = h_sel - anchor_value
+    return from_compute(coef * diff * diff, entropy, xp), from_compute(anchor_value, entropy, xp)
