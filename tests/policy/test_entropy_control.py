@@ -181,3 +181,182 @@ def test_siren_bad_anchor() -> None:
             mod.siren_entropy_loss(conv(h), conv(m), anchor=conv(np.ones(2)))
         with pytest.raises(DomainError):
             mod.siren_entropy_loss(conv(h), conv(m), anchor=conv(np.array(np.nan)))
+
+
+# --------------------------------------------------------------------------- transcriptions of the EPO fork
+
+
+def epo_weight(current_epoch: int, max_epochs: int) -> float:
+    """WujiangXu/EPO dp_actor.py _calculate_epoch_based_entropy_weight (commit 5b6fa98)."""
+    import math
+
+    if max_epochs <= 0:
+        return 1.0
+    current_epoch = max(0, min(current_epoch, max_epochs))
+    half_epochs = max_epochs // 2
+    if current_epoch <= half_epochs:
+        if half_epochs == 0:
+            return 1.0
+        progress = current_epoch / half_epochs
+        return 1.0 - 0.2 * (1 - math.exp(-2.0 * progress))
+    remaining_epochs = max_epochs - half_epochs
+    if remaining_epochs == 0:
+        return 0.8
+    progress = (current_epoch - half_epochs) / remaining_epochs
+    return 0.8 * math.exp(-3.0 * progress)
+
+
+def epo_generate_entropy_penalty(entropy_history: np.ndarray[Any, Any], entropy: torch.Tensor,
+                                 rollout_step: np.ndarray[Any, Any], mask_mode: str, min_ratio: float = 0.8,
+                                 max_ratio: float = 1.2, out_range_penalty: float = 0.1) -> torch.Tensor:
+    """WujiangXu/EPO dp_actor.py generate_entropy_penalty (commit 5b6fa98), non-empty history branch."""
+    avg = torch.tensor(entropy_history[rollout_step.astype(np.int32)], device=entropy.device, dtype=entropy.dtype)
+    if mask_mode == "token":
+        avg = avg.unsqueeze(-1).expand_as(entropy)
+        within = (entropy > avg * min_ratio) & (entropy < avg * max_ratio)
+        return torch.where(within, 0, out_range_penalty)
+    seq_avg = entropy.mean(dim=-1)
+    within = (seq_avg > avg * min_ratio) & (seq_avg < avg * max_ratio)
+    return torch.where(within, 0, out_range_penalty).unsqueeze(-1).expand_as(entropy)
+
+
+def epo_agg_loss(loss_mat: torch.Tensor, loss_mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """WujiangXu/EPO verl/trainer/ppo/core_algos.py agg_loss (no empty-row guard; divides by T for sum-norm)."""
+    if mode == "token-mean":
+        return (loss_mat * loss_mask).sum() / loss_mask.sum()
+    if mode == "seq-mean-token-sum":
+        return torch.mean(torch.sum(loss_mat * loss_mask, dim=-1))
+    if mode == "seq-mean-token-mean":
+        return torch.mean(torch.sum(loss_mat * loss_mask, dim=-1) / torch.sum(loss_mask, dim=-1))
+    return torch.sum(torch.sum(loss_mat * loss_mask, dim=-1)) / loss_mask.shape[-1]
+
+
+def epo_update_policy_loss(old: torch.Tensor, lp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor,
+                           entropy: torch.Tensor, entropy_mask: torch.Tensor | None, *, entropy_coeff: float,
+                           entropy_smooth_coeff: float, mode: str, clip_ratio_c: float = 3.0) -> torch.Tensor:
+    """compute_policy_loss (core_algos.py) + the policy_loss of update_policy (dp_actor.py), commit 5b6fa98."""
+    ratio = torch.exp(lp - old)
+    pg_losses1 = -adv * ratio
+    pg_losses2 = -adv * torch.clamp(ratio, 1 - 0.2, 1 + 0.2)
+    clip_pg_losses1 = torch.maximum(pg_losses1, pg_losses2)
+    pg_losses3 = -adv * clip_ratio_c
+    clip_pg_losses2 = torch.min(pg_losses3, clip_pg_losses1)
+    pg_losses = torch.where(adv < 0, clip_pg_losses2, clip_pg_losses1)
+    pg_loss = epo_agg_loss(pg_losses, mask, mode)
+    entropy_loss = epo_agg_loss(entropy, mask, mode)
+    if entropy_mask is not None:
+        entropy_loss = entropy_loss - epo_agg_loss(entropy_mask, mask, mode) * entropy_smooth_coeff
+    return pg_loss - entropy_loss * entropy_coeff
+
+
+# --------------------------------------------------------------------------- epo_phase_weight
+
+
+@pytest.mark.parametrize("max_epochs", [150, 10, 7, 2, 1, 0])
+def test_epo_phase_weight_matches_the_fork(max_epochs: int) -> None:
+    epochs = np.arange(-3, max_epochs + 4)
+    theirs = np.array([epo_weight(int(k), max_epochs) for k in epochs])
+    np.testing.assert_allclose(R.epo_phase_weight(epochs, max_epochs=max_epochs), theirs, rtol=1e-15, atol=0)
+    acc = A.epo_phase_weight(torch.tensor(epochs, dtype=torch.float64), max_epochs=max_epochs).numpy()
+    np.testing.assert_allclose(acc, theirs, rtol=1e-15, atol=1e-16)
+
+
+def test_epo_phase_weight_jump_values() -> None:
+    # the catalogue's numbers: 0.8271 just before / at h = 75, 0.7686 at k = 76 (K = 150)
+    w = R.epo_phase_weight(np.array([75.0, 76.0]))
+    assert w[0] == pytest.approx(0.8 + 0.2 * np.exp(-2.0), rel=1e-15) and round(float(w[0]), 4) == 0.8271
+    assert round(float(w[1]), 4) == 0.7686
+
+
+# --------------------------------------------------------------------------- epo_entropy_smoothing_penalty
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("mode", ["token", "seq"])
+def test_epo_penalty_matches_the_fork(seed: int, mode: str) -> None:
+    rng = np.random.default_rng(seed)
+    h = rng.gamma(2.0, 0.5, size=(5, 7))
+    hist = rng.uniform(0.5, 1.5, size=4)
+    steps = rng.integers(0, 4, size=5)
+    m = np.ones((5, 7), dtype=bool)  # the fork's mask covers every position (the loss masks later)
+    # torch.where(within, 0, out_range_penalty) makes a float32 mask in the fork (0.1 → 0.10000000149): compare at
+    # float32 resolution
+    theirs = epo_generate_entropy_penalty(hist, torch.tensor(h), steps, mode).double().numpy()
+    ours = R.epo_entropy_smoothing_penalty(h, m, hist, steps, mask_mode=mode)
+    np.testing.assert_allclose(ours, theirs, rtol=2e-8, atol=0)
+    acc = A.epo_entropy_smoothing_penalty(torch.tensor(h), torch.tensor(m), torch.tensor(hist), torch.tensor(steps),
+                                          mask_mode=mode).numpy()
+    np.testing.assert_allclose(acc, theirs, rtol=2e-8, atol=0)
+    # padding: the fork's value there is dropped by the masked aggregation; ours is 0 at masked tokens
+    m2 = m.copy()
+    m2[:, 5:] = False
+    np.testing.assert_allclose(R.epo_entropy_smoothing_penalty(h, m2, hist, steps, mask_mode=mode),
+                               np.where(m2, theirs, 0.0), rtol=2e-8, atol=0)
+
+
+def test_epo_penalty_errors() -> None:
+    h = np.ones((2, 3))
+    m = np.ones((2, 3), dtype=bool)
+    for mod, conv in ((R, np.asarray), (A, torch.tensor)):
+        with pytest.raises(DomainError):
+            mod.epo_entropy_smoothing_penalty(conv(h), conv(m), conv(np.ones(2)), conv(np.array([0, 2])))
+        with pytest.raises(ShapeError):
+            mod.epo_entropy_smoothing_penalty(conv(h), conv(m), conv(np.ones(0)), conv(np.array([0, 0])))
+        with pytest.raises(ShapeError):
+            mod.epo_entropy_smoothing_penalty(conv(h), conv(m), conv(np.ones(2)), conv(np.array([0, 0, 1])))
+
+
+# --------------------------------------------------------------------------- epo_policy_loss
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"])
+@pytest.mark.parametrize("smooth", [False, True])
+def test_epo_policy_loss_and_gradients_match_the_fork(seed: int, mode: str, smooth: bool) -> None:
+    rng = np.random.default_rng(40 + seed)
+    b, t = 4, 6
+    lp = -rng.random((b, t)) * 3
+    old = lp - rng.choice([0.0, 0.1, -0.3, 1.5, -2.0], size=(b, t))  # includes ρ = e² > c = 3
+    adv = rng.normal(size=(b, t)) * 1.5
+    h = rng.gamma(2.0, 0.5, size=(b, t))
+    m = np.arange(t) < rng.integers(1, t + 1, size=b)[:, None]
+    hist = rng.uniform(0.5, 1.5, size=3)
+    steps = rng.integers(0, 3, size=b)
+    pen = epo_generate_entropy_penalty(hist, torch.tensor(h), steps, "token") if smooth else None
+    lp1, lp2 = torch.tensor(lp, requires_grad=True), torch.tensor(lp, requires_grad=True)
+    h1, h2 = torch.tensor(h, requires_grad=True), torch.tensor(h, requires_grad=True)
+    tm = torch.tensor(m, dtype=torch.float64)
+    theirs = epo_update_policy_loss(torch.tensor(old), lp2, torch.tensor(adv), tm, h2, pen, entropy_coeff=0.01,
+                                    entropy_smooth_coeff=1.0, mode=mode)
+    ours = A.epo_policy_loss(lp1, torch.tensor(old), torch.tensor(adv), torch.tensor(m), h1, penalty=pen,
+                             entropy_coeff=0.01, mode=mode)
+    ref = R.epo_policy_loss(lp, old, adv, m, h, penalty=None if pen is None else pen.numpy(), entropy_coeff=0.01,
+                            mode=mode)
+    assert float(ours.detach()) == pytest.approx(float(theirs.detach()), rel=1e-12)
+    assert float(ref) == pytest.approx(float(theirs.detach()), rel=1e-12)
+    theirs.backward()
+    ours.backward()
+    assert lp1.grad is not None and lp2.grad is not None and h1.grad is not None and h2.grad is not None
+    torch.testing.assert_close(lp1.grad, lp2.grad, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(h1.grad, h2.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_epo_penalty_is_a_constant_in_the_loss() -> None:
+    rng = np.random.default_rng(3)
+    lp = torch.tensor(-rng.random((2, 4)), requires_grad=True)
+    pen = torch.full((2, 4), 0.1, dtype=torch.float64, requires_grad=True)
+    h = torch.tensor(rng.random((2, 4)), requires_grad=True)
+    loss = A.epo_policy_loss(lp, lp.detach() - 0.1, torch.ones(2, 4, dtype=torch.float64),
+                             torch.ones(2, 4, dtype=torch.bool), h, penalty=pen, entropy_coeff=0.5)
+    loss.backward()
+    assert pen.grad is None or bool((pen.grad == 0).all())
+    # the penalty shifts only the value: the gradients with and without it agree
+    lp_b = torch.tensor(lp.detach().numpy(), requires_grad=True)
+    h_b = torch.tensor(h.detach().numpy(), requires_grad=True)
+    loss_b = A.epo_policy_loss(lp_b, lp.detach() - 0.1, torch.ones(2, 4, dtype=torch.float64),
+                               torch.ones(2, 4, dtype=torch.bool), h_b, entropy_coeff=0.5)
+    loss_b.backward()
+    assert lp.grad is not None and h.grad is not None
+    torch.testing.assert_close(lp.grad, lp_b.grad)
+    torch.testing.assert_close(h.grad, h_b.grad)
+    assert float(loss.detach() - loss_b.detach()) == pytest.approx(0.5 * 0.1, rel=1e-12)

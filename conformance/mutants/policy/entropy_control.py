@@ -93,7 +93,106 @@ def siren_mutant(bug: str) -> Any:
     return fn
 
 
+def phase_mutant(bug: str) -> Any:
+    import math
+
+    def fn(epoch: Any, *, max_epochs: int = 150, lambda_slow: float = 2.0, lambda_fast: float = 3.0) -> Any:
+        check_params("epo_phase_weight", max_epochs=max_epochs, lambda_slow=lambda_slow, lambda_fast=lambda_fast)
+        e = np.asarray(epoch, dtype=np.float64)
+        if np.any(~np.isfinite(e)):
+            from spec.errors import DomainError
+            raise DomainError("epo_phase_weight", "epoch", "finite values", "NaN")
+        out = np.ones(e.shape)
+        h = max_epochs // 2
+        for idx in np.ndindex(e.shape):
+            if max_epochs <= 0:
+                continue
+            k = float(e[idx]) if bug == "no_clamp" else min(max(float(e[idx]), 0.0), float(max_epochs))
+            first = (k < h) if bug == "strict_half" else (k <= h)
+            if first:
+                denom = max_epochs if bug == "progress_over_K" else h
+                out[idx] = 1.0 if h == 0 else 1.0 - 0.2 * (1.0 - math.exp(-lambda_slow * k / denom))
+            else:
+                out[idx] = 0.8 * math.exp(-lambda_fast * (k - h) / (max_epochs - h))
+        return out
+    return fn
+
+
+def penalty_mutant(bug: str) -> Any:
+    from reference.policy.entropy_control import epo_entropy_smoothing_penalty as ref
+
+    def fn(entropy: Any, mask: Any, entropy_history: Any, rollout_step: Any, *, mask_mode: str = "token",
+           min_ratio: float = 0.8, max_ratio: float = 1.2, out_range_penalty: float = 0.1, weight: float = 1.0,
+           seq_mean: str = "all") -> Any:
+        ref(entropy, mask, entropy_history, rollout_step, mask_mode=mask_mode, min_ratio=min_ratio,
+            max_ratio=max_ratio, out_range_penalty=out_range_penalty, weight=weight, seq_mean=seq_mean)  # validation
+        h = np.asarray(entropy, dtype=np.float64)
+        valid = np.asarray(mask) != 0
+        hbar = np.asarray(entropy_history, dtype=np.float64)[np.asarray(rollout_step).astype(np.int64)][:, None]
+        if mask_mode == "seq":
+            use_all = (seq_mean == "all") != (bug == "seq_valid_mean")
+            if use_all:
+                stat = h.mean(axis=-1, keepdims=True)
+            else:
+                stat = np.where(valid, h, 0.0).sum(-1, keepdims=True) / np.maximum(valid.sum(-1, keepdims=True), 1)
+        else:
+            stat = h
+        if bug == "inclusive":
+            inside = (min_ratio * hbar <= stat) & (stat <= max_ratio * hbar)
+        else:
+            inside = (min_ratio * hbar < stat) & (stat < max_ratio * hbar)
+        out_of = inside if bug == "inverted" else ~np.broadcast_to(inside, h.shape)
+        pen = out_range_penalty if bug == "no_weight" else weight * out_range_penalty
+        return np.where(valid & out_of, pen, 0.0)
+    return fn
+
+
+def epo_loss_mutant(bug: str) -> Any:
+    from reference.policy.ppo import aggregate, ppo_clip_loss
+
+    def fn(log_prob: Any, old_log_prob: Any, advantages: Any, mask: Any, entropy: Any, *, penalty: Any = None,
+           entropy_coeff: float = 0.001, smooth_coeff: float = 1.0, clip_low: float = 0.2, clip_high: float = 0.2,
+           dual_clip: float | None = 3.0, mode: str = "token-mean") -> Any:
+        check_params("epo_policy_loss", entropy_coeff=entropy_coeff, smooth_coeff=smooth_coeff, clip_low=clip_low,
+                     clip_high=clip_high, dual_clip=dual_clip, mode=mode)
+        arrays = {"log_prob": log_prob, "old_log_prob": old_log_prob, "advantages": advantages, "entropy": entropy}
+        if penalty is not None:
+            arrays["penalty"] = penalty
+        a, valid = sequences("epo_policy_loss", mask, **arrays)
+        pg = float(ppo_clip_loss(a["log_prob"], a["old_log_prob"], a["advantages"], valid, clip_low=clip_low,
+                                 clip_high=clip_high, dual_clip=None if bug == "no_dual_clip" else dual_clip,
+                                 mode=mode))
+        ent_mode = "token-mean" if bug == "entropy_token_mean" else mode
+        ent = float(aggregate(a["entropy"], valid, ent_mode))
+        if penalty is not None:
+            sign = -1.0 if bug == "penalty_sign" else 1.0
+            ent -= sign * smooth_coeff * float(aggregate(a["penalty"], valid, mode))
+        return np.asarray(pg + entropy_coeff * ent if bug == "bonus_sign" else pg - entropy_coeff * ent)
+    return fn
+
+
 MUTANTS: dict[str, tuple[Mutant, ...]] = {
+    "epo_phase_weight": (
+        Mutant("strict_half", "k < h for the first phase (k = h falls into the second: 0.8 instead of 0.8271)",
+               phase_mutant("strict_half")),
+        Mutant("no_clamp", "epochs beyond K keep decaying (no clamp to [0, K])", phase_mutant("no_clamp")),
+        Mutant("progress_over_K", "first-phase progress k/K instead of k/h", phase_mutant("progress_over_K")),
+    ),
+    "epo_entropy_smoothing_penalty": (
+        Mutant("inclusive_band", "κ_l·H̄ ≤ H ≤ κ_r·H̄ (edges not penalised)", penalty_mutant("inclusive")),
+        Mutant("inverted", "penalises the tokens inside the band", penalty_mutant("inverted")),
+        Mutant("seq_valid_mean", "seq mode averages the valid tokens when the code's all-T mean is asked (and the "
+               "reverse)", penalty_mutant("seq_valid_mean")),
+        Mutant("phase_weight_ignored", "the weight β_k is not applied", penalty_mutant("no_weight")),
+    ),
+    "epo_policy_loss": (
+        Mutant("no_dual_clip", "the dual clip is never applied", epo_loss_mutant("no_dual_clip")),
+        Mutant("penalty_sign", "adds c_s·agg(P) to the entropy term instead of subtracting it",
+               epo_loss_mutant("penalty_sign")),
+        Mutant("bonus_sign", "L_PPO + c_H·(…) (entropy penalised instead of rewarded)", epo_loss_mutant("bonus_sign")),
+        Mutant("entropy_token_mean", "the entropy term always token-mean (not the loss's mode)",
+               epo_loss_mutant("entropy_token_mean")),
+    ),
     "peak_entropy_quantile_mask": (
         Mutant("inclusive_bound", "H ≥ bound instead of the code's strict H > bound", peak_mutant("inclusive")),
         Mutant("lower_interpolation", "quantile without interpolation (the lower order statistic)",
