@@ -19,7 +19,7 @@ from accelerated.policy._common import finish, masked_mean, ppo_terms, prepare, 
 from spec.errors import DomainError
 from spec.validate import check_params, checked
 
-__all__ = ["clip_cov_loss", "kl_cov_loss", "token_covariance_score"]
+__all__ = ["clip_cov_loss", "entropy_change_covariance", "kl_cov_loss", "token_covariance_score"]
 
 
 def _rank(key: Array, xp: Any) -> Array:
@@ -95,3 +95,30 @@ def kl_cov_loss(log_prob: Array, old_log_prob: Array, advantages: Array, mask: A
         selected = valid & (xp.astype(rank, xp.float64) < n)
         tok = xp.where(selected, tok + coef * xp.abs(d), tok)
     return finish(tok, valid, mode, log_prob, xp)
+
+
+def entropy_change_covariance(logits: Array, advantages: Array, *, eta: float = 1.0, update: str = "npg") -> Array:
+    """−Cov_{a~π}(log π(a), Δz_a) per row, Δz = η·A or η·π·A; see
+    :func:`reference.policy.entropy_change_covariance`."""
+    from accelerated._xp import log_softmax
+    from spec.validate import check_finite, check_same_shape, check_vocab_axis
+
+    fn = "entropy_change_covariance"
+    xp = namespace(logits, advantages)
+    check_params(fn, eta=eta, update=update)
+    check_vocab_axis(fn, "logits", logits)
+    check_same_shape(fn, logits=logits, advantages=advantages)
+    check_finite(fn, "logits", logits, xp, allow_neg_inf=True)
+    check_finite(fn, "advantages", advantages, xp)
+    z = to_compute(logits, xp)
+    a = to_compute(advantages, xp)
+    logp = log_softmax(z, xp)
+    p = xp.exp(logp)
+    pos = p > 0
+    zero = xp.zeros_like(p)
+    d = eta * (p * a if update == "pg" else a)
+    lp = xp.where(pos, logp, zero)
+    e_l = xp.sum(p * lp, axis=-1, keepdims=True)
+    e_d = xp.sum(p * d, axis=-1, keepdims=True)
+    cov = xp.sum(xp.where(pos, p * (lp - e_l) * (d - e_d), zero), axis=-1)
+    return from_compute(-cov, logits, xp)

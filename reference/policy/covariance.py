@@ -11,7 +11,7 @@ from reference.policy._common import finish, masked_mean, ppo_terms, sequences
 from spec.errors import DomainError
 from spec.validate import check_params
 
-__all__ = ["clip_cov_loss", "kl_cov_loss", "token_covariance_score"]
+__all__ = ["clip_cov_loss", "entropy_change_covariance", "kl_cov_loss", "token_covariance_score"]
 
 
 def covariance_scores(lp: F64, adv: F64, valid: npt.NDArray[np.bool_]) -> F64:
@@ -142,3 +142,51 @@ def kl_cov_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantages
             flat[i] = flat[i] + coef * absd[i]
         tok = flat.reshape(tok.shape)
     return finish(tok, valid, mode)
+
+
+# --------------------------------------------------------------------------- entropy_change_covariance
+
+
+def entropy_change_covariance(logits: npt.ArrayLike, advantages: npt.ArrayLike, *, eta: float = 1.0,
+                              update: str = "npg") -> F64:
+    r"""First-order entropy change of a softmax policy under a logit update.
+
+    .. math::
+        H(\pi^{k+1}) - H(\pi^k) \approx -\mathrm{Cov}_{a\sim\pi^k}\big(\log\pi^k(a),\ \Delta z_a\big)
+        = -\sum_a \pi_a (\log\pi_a - \mathbb{E}\log\pi)(\Delta z_a - \mathbb{E}\Delta z)
+
+    with ``Δz = η·A`` (``update='npg'``, natural policy gradient) or ``Δz = η·π·A`` (``'pg'``, vanilla
+    policy gradient on a softmax policy). It is the exact derivative ``dH(softmax(z + η·D))/dη`` at
+    ``η = 0``. Categories on the last axis; ``−inf`` logits (π = 0) contribute nothing.
+
+    Paper: Cui et al., "The Entropy Mechanism of Reinforcement Learning for Reasoning Language
+    Models" (2025, arXiv:2505.22617), §3 (the entropy-dynamics lemma and its PG / NPG corollaries);
+    no official code computes it (the fork's covariance is the per-token score, see
+    :func:`token_covariance_score`).
+
+    Papers:
+
+    - The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models (2025, arXiv:2505.22617)
+    """
+    from reference._math import log_softmax
+    from spec.validate import check_finite, check_same_shape, check_vocab_axis
+
+    fn = "entropy_change_covariance"
+    check_params(fn, eta=eta, update=update)
+    z = np.asarray(logits)
+    a = np.asarray(advantages)
+    check_vocab_axis(fn, "logits", z)
+    check_same_shape(fn, logits=z, advantages=a)
+    check_finite(fn, "logits", z, np, allow_neg_inf=True)
+    check_finite(fn, "advantages", a, np)
+    z = z.astype(np.float64)
+    a = a.astype(np.float64)
+    logp = log_softmax(z)
+    p = np.exp(logp)
+    pos = p > 0
+    d = eta * (p * a if update == "pg" else a)
+    lp = np.where(pos, logp, 0.0)
+    e_l = np.sum(p * lp, axis=-1, keepdims=True)
+    e_d = np.sum(p * d, axis=-1, keepdims=True)
+    cov = np.sum(np.where(pos, p * (lp - e_l) * (d - e_d), 0.0), axis=-1)
+    return np.asarray(-cov, dtype=np.float64)

@@ -16,6 +16,7 @@ has this property; the selection properties run exactly then.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy.typing as npt
 
 from spec.model import (
     Branch,
+    Choice,
     Derivation,
     Difference,
     InputSpec,
@@ -566,4 +568,148 @@ register(MethodSpec(
     tolerance=default_tolerance(),
     stop_gradients=("everything: the score is a detached statistic (used only for selection)",),
     degenerate=("empty mask: all zeros", "one valid token: 0 (both factors are centred to 0)"),
+))
+
+
+# =========================================================================== entropy_change_covariance
+
+
+def np_entropy(z: Any) -> Any:
+    """Softmax entropy of each row of ``z`` (float64; −inf entries have p = 0), from the definition."""
+    z = np.asarray(z, dtype=np.float64)
+    m = np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    s = e.sum(axis=-1, keepdims=True)
+    p = e / s
+    logp = np.where(p > 0, z - m - np.log(s), 0.0)
+    return -(p * logp).sum(axis=-1)
+
+
+def _ecc_delta(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    a = np.asarray(inputs["advantages"], dtype=np.float64)
+    eta = float(params.get("eta", 1.0))
+    if str(params.get("update", "npg")) == "pg":
+        m = np.max(z, axis=-1, keepdims=True)
+        e = np.exp(z - m)
+        return eta * a * e / e.sum(axis=-1, keepdims=True)
+    return eta * a
+
+
+def _ecc_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    if z.size == 0:
+        return 1.0
+    d = np.abs(_ecc_delta(inputs, params))
+    fin = z[np.isfinite(z)]
+    spread = min(float(fin.max() - fin.min()), 100.0) if fin.size else 0.0
+    return max(1.0, float(d.max())) * (1.0 + math.log(z.shape[-1]) + spread)
+
+
+ECC_SCALE = Scale("max(1, max|Δz|)·(1 + log V + min(range of finite logits, 100)): a bound of "
+                  "|Cov(log π, Δz)| (|log π| of the entries that carry probability is at most log V + the range)",
+                  _ecc_scale)
+
+
+def _ecc_first_order(ctx: PropertyContext) -> None:
+    """−Cov(log π, Δz) is the derivative of H(softmax(z + t·Δz)) at t = 0: it equals a float64 central difference
+    of the softmax entropy (written independently), in every dtype."""
+    z = np.asarray(ctx.inputs["logits"], dtype=np.float64)
+    if z.size == 0:
+        ctx.skip("empty")
+    fin = z[np.isfinite(z)]
+    if fin.size and float(fin.max() - fin.min()) > 60.0:
+        ctx.skip("logit range too large for a float64 finite difference of H")
+    d = np.where(np.isfinite(z), _ecc_delta(ctx.inputs, ctx.params), 0.0)
+    dmax = max(1.0, float(np.max(np.abs(d))))
+    h = 1e-5 / dmax
+    expect = (np_entropy(z + h * d) - np_entropy(z - h * d)) / (2 * h)
+    (est,) = ctx.call()
+    tol = ctx.slack(4) + 1e-7 * dmax * (1.0 + math.log(z.shape[-1])) ** 2
+    err = np.abs(np.asarray(est, dtype=np.float64) - expect)
+    assert np.all(err <= tol), f"estimate {np.asarray(est).ravel()[:4]} vs dH/dt {expect.ravel()[:4]} (tol {tol:.3g})"
+
+
+def _ecc_constant_update(ctx: PropertyContext) -> None:
+    """NPG with a constant advantage (Δz = c: a shift of the logits) changes nothing."""
+    (a,) = ctx.call(advantages=np.full(np.shape(ctx.inputs["advantages"]), 1.5), update="npg")
+    assert np.all(np.abs(np.asarray(a, dtype=np.float64)) <= ctx.slack(4)), "a constant logit shift must give 0"
+
+
+def _ecc_linear_eta(ctx: PropertyContext) -> None:
+    (a,) = ctx.call()
+    (b,) = ctx.call(eta=0.5 * float(ctx.params.get("eta", 1.0)))
+    assert ctx.close(2.0 * np.asarray(b, dtype=np.float64), a, factor=4), "the estimate must be linear in η"
+
+
+def _ecc_shift(ctx: PropertyContext) -> None:
+    z = np.asarray(ctx.inputs["logits"], dtype=np.float64)
+    (a,) = ctx.call()
+    (b,) = ctx.call(logits=z - 0.5)
+    assert ctx.close(b, a, factor=8), "a common shift of the logits must not change the estimate"
+
+
+def _ecc_hit(kind: str) -> Any:
+    def hit(i: Mapping[str, Any], p: Mapping[str, Any], o: tuple[Any, ...]) -> bool:
+        z = np.asarray(i["logits"])
+        out = np.asarray(o[0], dtype=np.float64)
+        if kind == "pg":
+            return str(p.get("update", "npg")) == "pg" and z.size > 0
+        if kind == "neg_inf":
+            return bool(np.any(np.isneginf(z)))
+        if kind == "up":
+            return bool(np.any(out > 1e-9))
+        return bool(np.any(out < -1e-9))
+    return hit
+
+
+register(MethodSpec(
+    id="entropy_change_covariance",
+    family="policy",
+    kind="estimator",
+    summary="First-order entropy change of a softmax policy under a logit update Δz: ΔH ≈ −Cov_{a~π}(log π(a), Δz_a), "
+            "with Δz = η·A (natural PG) or η·π·A (vanilla PG).",
+    papers=(ENTROPY_MECHANISM_2025,),
+    provenance=Provenance(
+        confidence="paper",
+        checked_against="the paper's Lemma (entropy dynamics of softmax policies) and its PG / NPG corollaries "
+                        "(arXiv:2505.22617, §3); no official code (the fork computes only the token covariance "
+                        "score); checked against the exact derivative dH(softmax(z + ηD))/dη at η = 0 with mpmath "
+                        "(tests/policy/test_covariance.py)",
+        official_code=None,
+        notes="H(π^{k+1}) − H(π^k) ≈ −Cov_{a~π^k}(log π^k(a), z^{k+1}_a − z^k_a); vanilla policy gradient on a "
+              "softmax policy moves the logits by η·π(a)·A(a), natural policy gradient by η·A(a). The estimate "
+              "is exactly the derivative in η at η = 0 (the property first_order checks the O(η²) remainder). "
+              "Computed in the centred form Σ π (log π − E log π)(Δz − E Δz); −inf logits (π = 0) contribute 0.",
+        differences=(
+            Difference("update rule", "Δz = η·π·A (PG) and Δz = η·A (NPG)", "no code", "paper", "update"),
+        ),
+    ),
+    inputs=(
+        InputSpec("logits", "logits", ("...", "V"), "current logits z (categories last); −inf entries allowed",
+                  allow_neg_inf=True),
+        InputSpec("advantages", "values", ("...", "V"), "per-action advantages A(a) (or the logit update itself "
+                  "with update='npg', eta=1)"),
+    ),
+    params=(
+        ParamSpec("eta", 1.0, Interval(0.0, 100.0), "step size η"),
+        ParamSpec("update", "npg", Choice(("npg", "pg")), "npg: Δz = η·A; pg: Δz = η·π·A"),
+    ),
+    outputs=(OutputSpec("delta_entropy", "the first-order entropy change per row (...)", shape=("...",),
+                        scale=ECC_SCALE),),
+    branches=(
+        Branch("vanilla PG update", "update = 'pg' (Δz = η·π·A)", _ecc_hit("pg")),
+        Branch("-inf logits", "zero-probability actions (contribute 0)", _ecc_hit("neg_inf")),
+        Branch("entropy rises", "a row with a positive estimate", _ecc_hit("up")),
+        Branch("entropy falls", "a row with a negative estimate", _ecc_hit("down")),
+    ),
+    properties=(
+        Property("first_order", "equals dH(softmax(z + tΔz))/dt at t = 0 (float64 central difference)",
+                 _ecc_first_order),
+        Property("constant_update", "a constant NPG update (a logit shift) gives 0", _ecc_constant_update),
+        Property("linear_in_eta", "halving η halves the estimate", _ecc_linear_eta),
+        Property("shift_invariant", "a common logit shift changes nothing", _ecc_shift),
+    ),
+    tolerance=default_tolerance(),
+    degenerate=("one category (V = 1): 0", "a row of only −inf logits is an error (no distribution)"),
 ))

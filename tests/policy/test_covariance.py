@@ -242,3 +242,67 @@ def test_kl_cov_selects_the_top_scores_of_token_covariance_score() -> None:
     expect = pg.ravel().copy()
     expect[top] += np.abs(c["lp"] - c["old"]).ravel()[top]
     np.testing.assert_allclose(tok.ravel(), expect, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- entropy_change_covariance
+
+
+def _mp_entropy_derivative(z: np.ndarray[Any, Any], d: np.ndarray[Any, Any]) -> float:
+    """dH(softmax(z + t·d))/dt at t = 0 by mpmath numerical differentiation at 40 digits (independent)."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    idx = [i for i in range(z.size) if np.isfinite(z[i])]
+
+    def h(t: Any) -> Any:
+        w = [mpmath.mpf(float(z[i])) + t * mpmath.mpf(float(d[i])) for i in idx]
+        s = mpmath.fsum(mpmath.e**x for x in w)
+        return -mpmath.fsum((mpmath.e**x / s) * (x - mpmath.log(s)) for x in w)
+
+    return float(mpmath.diff(h, 0))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("update", ["npg", "pg"])
+def test_entropy_change_is_the_exact_derivative(seed: int, update: str) -> None:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(3, 5)) * 2.0
+    z[0, 1] = -np.inf
+    a = rng.normal(size=(3, 5))
+    ours = R.entropy_change_covariance(z, a, eta=0.7, update=update)
+    acc = A.entropy_change_covariance(torch.tensor(z), torch.tensor(a), eta=0.7, update=update).numpy()
+    for r in range(3):
+        p = np.exp(z[r] - np.max(z[r]))
+        p = p / p.sum()
+        d = 0.7 * (p * a[r] if update == "pg" else a[r])
+        expect = _mp_entropy_derivative(z[r], d)
+        assert ours[r] == pytest.approx(expect, rel=1e-12, abs=1e-14)
+        assert acc[r] == pytest.approx(expect, rel=1e-12, abs=1e-14)
+
+
+def test_entropy_change_predicts_a_small_step() -> None:
+    """The paper's law: the exact entropy change of a small NPG step matches −η·Cov to O(η²)."""
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(4, 6))
+    a = rng.normal(size=(4, 6))
+
+    def entropy(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        p = np.exp(x - x.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        return np.asarray(-(p * np.log(p)).sum(-1))
+
+    errs = []
+    for eta in (1e-2, 5e-3):
+        exact = entropy(z + eta * a) - entropy(z)
+        errs.append(np.max(np.abs(exact - R.entropy_change_covariance(z, a, eta=eta))))
+    assert errs[1] < errs[0] / 3.0, f"remainder not second order: {errs}"
+    assert errs[0] < 1e-3
+
+
+def test_entropy_change_hand_computed() -> None:
+    z = np.array([np.log(3.0), 0.0])
+    # π = (3/4, 1/4), Δz = (1, 0): Cov = (3/16)·ln 3
+    assert float(R.entropy_change_covariance(z, np.array([1.0, 0.0]))) == pytest.approx(-3 / 16 * np.log(3.0))
+    assert float(R.entropy_change_covariance(z, np.array([1.0, 0.0]), update="pg")) == pytest.approx(
+        -9 / 64 * np.log(3.0))
+    assert float(R.entropy_change_covariance(np.zeros(4), np.arange(4.0))) == 0.0  # uniform: stationary

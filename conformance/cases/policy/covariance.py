@@ -133,7 +133,24 @@ def _clip(priority: list[float]) -> dict[str, Any]:
             "priority": _a([priority])}
 
 
+_L3 = math.log(3.0)
+
 CURATED: dict[str, tuple[Curated, ...]] = {
+    "entropy_change_covariance": (
+        Curated("two actions, NPG", "π = (3/4, 1/4), Δz = (1, 0): E Δz = 3/4 and Cov = (3/16)·(log(3/4) − log(1/4)) = "
+                "(3/16)·ln 3, so ΔH ≈ −(3/16) ln 3; the −inf action has π = 0 and contributes 0",
+                {"logits": _a([[_L3, 0.0, -math.inf]]), "advantages": _a([[1.0, 0.0, 5.0]])}, {},
+                {"delta_entropy": _a([-3.0 / 16.0 * _L3])}),
+        Curated("two actions, vanilla PG", "Δz = π·A = (3/4, 0): Cov scales by 3/4: ΔH ≈ −(9/64) ln 3",
+                {"logits": _a([[_L3, 0.0, -math.inf]]), "advantages": _a([[1.0, 0.0, 5.0]])}, {"update": "pg"},
+                {"delta_entropy": _a([-9.0 / 64.0 * _L3])}),
+        Curated("uniform policy is stationary", "log π is constant: Cov = 0 (H is maximal)",
+                {"logits": _a([[0.5, 0.5, 0.5]]), "advantages": _a([[3.0, -1.0, 0.0]])}, {},
+                {"delta_entropy": _a([0.0])}),
+        Curated("step size", "η = 2 doubles the NPG estimate: −(3/8) ln 3",
+                {"logits": _a([[_L3, 0.0]]), "advantages": _a([[1.0, 0.0]])}, {"eta": 2.0},
+                {"delta_entropy": _a([-3.0 / 8.0 * _L3])}),
+    ),
     "token_covariance_score": (
         Curated("centred product with a tie", "means over the 4 valid tokens: Ā = 0, mean logp = −3; cov = "
                 "(2·2, 0·0, (−2)(−2), 0·0) = (4, 0, 4, 0)",

@@ -63,7 +63,40 @@ def _token_covariance(bug: str) -> Any:
     return fn
 
 
+def _entropy_change(bug: str) -> Any:
+    import numpy as np
+
+    from reference.policy.covariance import entropy_change_covariance as ref
+
+    def fn(logits: Any, advantages: Any, *, eta: float = 1.0, update: str = "npg") -> Any:
+        ref(logits, advantages, eta=eta, update=update)  # validation only
+        z = np.asarray(logits, dtype=np.float64)
+        a = np.asarray(advantages, dtype=np.float64)
+        m = z.max(axis=-1, keepdims=True)
+        e = np.exp(z - m)
+        p = e / e.sum(axis=-1, keepdims=True)
+        pos = p > 0
+        lp = np.where(pos, z - m - np.log(e.sum(axis=-1, keepdims=True)), 0.0)
+        d = eta * (p * a if update == "pg" and bug != "pg_as_npg" else a)
+        w = np.where(pos, 1.0 / pos.sum(axis=-1, keepdims=True), 0.0) if bug == "uniform_weights" else p
+        e_l = (w * lp).sum(axis=-1, keepdims=True)
+        e_d = (w * d).sum(axis=-1, keepdims=True)
+        if bug == "uncentred":
+            cov = (w * lp * d).sum(axis=-1)
+        else:
+            cov = np.where(pos, w * (lp - e_l) * (d - e_d), 0.0).sum(axis=-1)
+        return cov if bug == "sign" else -cov
+    return fn
+
+
 MUTANTS: dict[str, tuple[Mutant, ...]] = {
+    "entropy_change_covariance": (
+        Mutant("sign", "+Cov (entropy rises where it falls)", _entropy_change("sign")),
+        Mutant("pg_as_npg", "vanilla PG without the π factor in Δz", _entropy_change("pg_as_npg")),
+        Mutant("uncentred", "E[log π·Δz] without subtracting E log π·E Δz", _entropy_change("uncentred")),
+        Mutant("uniform_weights", "covariance under the uniform distribution instead of π",
+               _entropy_change("uniform_weights")),
+    ),
     "token_covariance_score": (
         Mutant("uncentred", "A·logp without centring either factor", _token_covariance("uncentred")),
         Mutant("padding_in_means", "the means run over every token, padding included",
