@@ -360,3 +360,13 @@ def test_epo_penalty_is_a_constant_in_the_loss() -> None:
     torch.testing.assert_close(lp.grad, lp_b.grad)
     torch.testing.assert_close(h.grad, h_b.grad)
     assert float(loss.detach() - loss_b.detach()) == pytest.approx(0.5 * 0.1, rel=1e-12)
+
+
+def test_rl_step_benchmark_smoke() -> None:
+    """benchmarks/rl_step.py runs, and ours agrees with the fork transcriptions (loss and logits gradient)."""
+    from benchmarks.rl_step import bench
+
+    rows = bench(256, 512, torch.device("cpu"), repeat=1)
+    for name in ("siren", "epo"):
+        e = rows["methods"][name]
+        assert e["loss_abs_diff"] < 1e-4 and e["grad_max_abs_diff"] < 1e-5, (name, e)
