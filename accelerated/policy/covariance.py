@@ -1,4 +1,5 @@
-"""Accelerated ``covariance`` group of the ``policy`` family: Clip-Cov and KL-Cov (array API).
+"""Accelerated ``covariance`` group of the ``policy`` family: the token covariance score, Clip-Cov and KL-Cov
+(array API).
 
 Selections rank tokens with two stable argsorts (``rank = argsort(argsort(key))``), so ties go to the
 lowest flat index exactly like the reference. The count of selected tokens ``n`` stays an array (no
@@ -13,12 +14,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from accelerated._xp import Array, detach, namespace, to_compute
+from accelerated._xp import Array, detach, from_compute, namespace, to_compute
 from accelerated.policy._common import finish, masked_mean, ppo_terms, prepare, sequences
 from spec.errors import DomainError
 from spec.validate import check_params, checked
 
-__all__ = ["clip_cov_loss", "kl_cov_loss"]
+__all__ = ["clip_cov_loss", "entropy_change_covariance", "kl_cov_loss", "token_covariance_score"]
 
 
 def _rank(key: Array, xp: Any) -> Array:
@@ -28,8 +29,23 @@ def _rank(key: Array, xp: Any) -> Array:
 
 
 def _covariance(lp: Array, adv: Array, valid: Array, n_valid: Array, xp: Any) -> Array:
+    """The token covariance score (detached; means over the valid tokens; arbitrary at masked tokens) — the one
+    helper behind :func:`token_covariance_score`, Clip-Cov and KL-Cov."""
     lp_d = detach(lp)
-    return (adv - masked_mean(adv, valid, n_valid, xp)) * (lp_d - masked_mean(lp_d, valid, n_valid, xp))
+    adv_d = detach(adv)
+    return (adv_d - masked_mean(adv_d, valid, n_valid, xp)) * (lp_d - masked_mean(lp_d, valid, n_valid, xp))
+
+
+def token_covariance_score(log_prob: Array, advantages: Array, mask: Array) -> Array:
+    """``(A − Ā)(logp − mean logp)`` over the valid tokens, 0 where masked, detached; see
+    :func:`reference.policy.token_covariance_score`."""
+    xp = namespace(log_prob, advantages, mask)
+    valid = sequences("token_covariance_score", xp, mask, log_prob=log_prob, advantages=advantages)
+    lp = to_compute(detach(log_prob), xp)
+    adv = to_compute(detach(advantages), xp)
+    n_valid = xp.sum(xp.astype(valid, xp.int64))
+    cov = _covariance(lp, adv, valid, n_valid, xp)
+    return from_compute(xp.where(valid, cov, xp.zeros_like(cov)), log_prob, xp)
 
 
 def clip_cov_loss(log_prob: Array, old_log_prob: Array, advantages: Array, mask: Array, priority: Array, *,
@@ -79,3 +95,30 @@ def kl_cov_loss(log_prob: Array, old_log_prob: Array, advantages: Array, mask: A
         selected = valid & (xp.astype(rank, xp.float64) < n)
         tok = xp.where(selected, tok + coef * xp.abs(d), tok)
     return finish(tok, valid, mode, log_prob, xp)
+
+
+def entropy_change_covariance(logits: Array, advantages: Array, *, eta: float = 1.0, update: str = "npg") -> Array:
+    """−Cov_{a~π}(log π(a), Δz_a) per row, Δz = η·A or η·π·A; see
+    :func:`reference.policy.entropy_change_covariance`."""
+    from accelerated._xp import log_softmax
+    from spec.validate import check_finite, check_same_shape, check_vocab_axis
+
+    fn = "entropy_change_covariance"
+    xp = namespace(logits, advantages)
+    check_params(fn, eta=eta, update=update)
+    check_vocab_axis(fn, "logits", logits)
+    check_same_shape(fn, logits=logits, advantages=advantages)
+    check_finite(fn, "logits", logits, xp, allow_neg_inf=True)
+    check_finite(fn, "advantages", advantages, xp)
+    z = to_compute(logits, xp)
+    a = to_compute(advantages, xp)
+    logp = log_softmax(z, xp)
+    p = xp.exp(logp)
+    pos = p > 0
+    zero = xp.zeros_like(p)
+    d = eta * (p * a if update == "pg" else a)
+    lp = xp.where(pos, logp, zero)
+    e_l = xp.sum(p * lp, axis=-1, keepdims=True)
+    e_d = xp.sum(p * d, axis=-1, keepdims=True)
+    cov = xp.sum(xp.where(pos, p * (lp - e_l) * (d - e_d), zero), axis=-1)
+    return from_compute(-cov, logits, xp)

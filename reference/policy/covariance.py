@@ -1,4 +1,5 @@
-"""Reference (NumPy float64) ``covariance`` group of the ``policy`` family: Clip-Cov and KL-Cov."""
+"""Reference (NumPy float64) ``covariance`` group of the ``policy`` family: the token covariance score and the
+losses that select tokens by it, Clip-Cov and KL-Cov."""
 
 from __future__ import annotations
 
@@ -10,7 +11,37 @@ from reference.policy._common import finish, masked_mean, ppo_terms, sequences
 from spec.errors import DomainError
 from spec.validate import check_params
 
-__all__ = ["clip_cov_loss", "kl_cov_loss"]
+__all__ = ["clip_cov_loss", "entropy_change_covariance", "kl_cov_loss", "token_covariance_score"]
+
+
+def covariance_scores(lp: F64, adv: F64, valid: npt.NDArray[np.bool_]) -> F64:
+    """``cov_i = (A_i − mean_m A)(logp_i − mean_m logp)`` with means over the valid tokens; 0 where masked
+    (all zeros for an empty mask). The one helper behind :func:`token_covariance_score`, Clip-Cov and KL-Cov."""
+    if not valid.any():
+        return np.zeros(lp.shape)
+    cov = (adv - masked_mean(adv, valid)) * (lp - masked_mean(lp, valid))
+    return np.where(valid, cov, 0.0)
+
+
+def token_covariance_score(log_prob: npt.ArrayLike, advantages: npt.ArrayLike, mask: npt.ArrayLike) -> F64:
+    r"""Per-token covariance score of Clip-Cov / KL-Cov.
+
+    ``cov_t = (A_t − Ā)(logp_t − \bar{logp})`` where both means run over the valid tokens (``mask != 0``)
+    of *this call* (so the score depends on the micro-batch, as in the official code); 0 at masked
+    tokens, all zeros for an empty mask. It is a statistic used only to select tokens: no gradient.
+
+    Paper: Cui et al., "The Entropy Mechanism of Reinforcement Learning for Reasoning Language
+    Models" (2025, arXiv:2505.22617). Official code: ``compute_policy_loss_kl_cov`` (the valid tokens'
+    ``(A − A.mean())·(logp − logp.mean())``) and ``compute_policy_loss_clip_cov`` (the same with
+    ``masked_mean``) in LiyuanLucasLiu/Entropy-Mechanism-of-RL and upstream verl. Difference: Clip-Cov
+    multiplies by the undetached ``log_prob``; as the score is only compared, we detach it.
+
+    Papers:
+
+    - The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models (2025, arXiv:2505.22617)
+    """
+    a, valid = sequences("token_covariance_score", mask, log_prob=log_prob, advantages=advantages)
+    return covariance_scores(a["log_prob"], a["advantages"], valid)
 
 
 def clip_cov_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantages: npt.ArrayLike,
@@ -55,7 +86,7 @@ def clip_cov_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantag
     tok = np.maximum(pg1, pg2)
     n_valid = int(valid.sum())
     if n_valid > 0:
-        cov = (adv - masked_mean(adv, valid)) * (lp - masked_mean(lp, valid))
+        cov = covariance_scores(lp, adv, valid)
         clipped = (pg2 > pg1) & valid
         candidates = valid & ~clipped & (cov > cov_low) & (cov < cov_high)
         n = max(int(clip_ratio * n_valid), 1)
@@ -102,7 +133,7 @@ def kl_cov_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantages
     tok = pg1.copy()
     n_valid = int(valid.sum())
     if k_percent != 0 and n_valid > 0:
-        cov = ((adv - masked_mean(adv, valid)) * (lp - masked_mean(lp, valid))).ravel()
+        cov = covariance_scores(lp, adv, valid).ravel()
         n = max(1, int(n_valid * k_percent / 100))
         ranked = sorted(np.flatnonzero(valid.ravel()).tolist(), key=lambda i: (-cov[i], i))
         flat = tok.ravel()
@@ -111,3 +142,51 @@ def kl_cov_loss(log_prob: npt.ArrayLike, old_log_prob: npt.ArrayLike, advantages
             flat[i] = flat[i] + coef * absd[i]
         tok = flat.reshape(tok.shape)
     return finish(tok, valid, mode)
+
+
+# --------------------------------------------------------------------------- entropy_change_covariance
+
+
+def entropy_change_covariance(logits: npt.ArrayLike, advantages: npt.ArrayLike, *, eta: float = 1.0,
+                              update: str = "npg") -> F64:
+    r"""First-order entropy change of a softmax policy under a logit update.
+
+    .. math::
+        H(\pi^{k+1}) - H(\pi^k) \approx -\mathrm{Cov}_{a\sim\pi^k}\big(\log\pi^k(a),\ \Delta z_a\big)
+        = -\sum_a \pi_a (\log\pi_a - \mathbb{E}\log\pi)(\Delta z_a - \mathbb{E}\Delta z)
+
+    with ``Δz = η·A`` (``update='npg'``, natural policy gradient) or ``Δz = η·π·A`` (``'pg'``, vanilla
+    policy gradient on a softmax policy). It is the exact derivative ``dH(softmax(z + η·D))/dη`` at
+    ``η = 0``. Categories on the last axis; ``−inf`` logits (π = 0) contribute nothing.
+
+    Paper: Cui et al., "The Entropy Mechanism of Reinforcement Learning for Reasoning Language
+    Models" (2025, arXiv:2505.22617), §3 (the entropy-dynamics lemma and its PG / NPG corollaries);
+    no official code computes it (the fork's covariance is the per-token score, see
+    :func:`token_covariance_score`).
+
+    Papers:
+
+    - The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models (2025, arXiv:2505.22617)
+    """
+    from reference._math import log_softmax
+    from spec.validate import check_finite, check_same_shape, check_vocab_axis
+
+    fn = "entropy_change_covariance"
+    check_params(fn, eta=eta, update=update)
+    z = np.asarray(logits)
+    a = np.asarray(advantages)
+    check_vocab_axis(fn, "logits", z)
+    check_same_shape(fn, logits=z, advantages=a)
+    check_finite(fn, "logits", z, np, allow_neg_inf=True)
+    check_finite(fn, "advantages", a, np)
+    z = z.astype(np.float64)
+    a = a.astype(np.float64)
+    logp = log_softmax(z)
+    p = np.exp(logp)
+    pos = p > 0
+    d = eta * (p * a if update == "pg" else a)
+    lp = np.where(pos, logp, 0.0)
+    e_l = np.sum(p * lp, axis=-1, keepdims=True)
+    e_d = np.sum(p * d, axis=-1, keepdims=True)
+    cov = np.sum(np.where(pos, p * (lp - e_l) * (d - e_d), 0.0), axis=-1)
+    return np.asarray(-cov, dtype=np.float64)

@@ -16,6 +16,7 @@ has this property; the selection properties run exactly then.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,15 +25,18 @@ import numpy.typing as npt
 
 from spec.model import (
     Branch,
+    Choice,
     Derivation,
     Difference,
     InputSpec,
     Interval,
     MethodSpec,
+    OutputSpec,
     ParamSpec,
     Property,
     PropertyContext,
     Provenance,
+    Scale,
     SymbolicProblem,
     default_tolerance,
 )
@@ -450,4 +454,262 @@ register(MethodSpec(
                 "exact covariance ties: lowest flat index first; covariances that differ only by rounding (not "
                 "exactly representable) may be ordered either way by an implementation computing in another "
                 "precision — unspecified (see the module docstring; conformance draws exact covariances)"),
+))
+
+
+# =========================================================================== token_covariance_score
+
+
+def _cov_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    valid = valid_mask(inputs["mask"])
+    if not valid.any():
+        return 1.0
+    lp = np.abs(np.asarray(inputs["log_prob"], dtype=np.float64)[valid])
+    adv = np.abs(np.asarray(inputs["advantages"], dtype=np.float64)[valid])
+    return max(1.0, 4.0 * float(lp.max()) * float(adv.max()))
+
+
+#: |cov_i| <= |A_i − Ā|·|logp_i − mean logp| <= 4·max|A|·max|logp|, and the rounding of both centred factors
+#: (the means included) is relative to max|A| and max|logp|.
+COV_SCALE = Scale("max(1, 4·max|A_t|·max|logp_t| over valid tokens): a bound of |cov_t| and of the size the "
+                  "rounding of the centred factors is relative to", _cov_scale)
+
+
+def _cov_shift(ctx: PropertyContext) -> None:
+    """cov is invariant to a common shift of the valid log-probs and of the advantages."""
+    i = ctx.inputs
+    (a,) = ctx.call()
+    (b,) = ctx.call(log_prob=i["log_prob"] - 0.5, advantages=i["advantages"] + 0.25)
+    assert ctx.close(b, a, factor=4), "a common shift of logp or A must not change the covariance"
+
+
+def _cov_constant_advantage(ctx: PropertyContext) -> None:
+    """A constant advantage gives cov = 0 exactly (A − Ā = 0)."""
+    (a,) = ctx.call(advantages=np.full(np.shape(ctx.inputs["advantages"]), 1.5))
+    assert np.all(np.asarray(a) == 0.0), "constant advantages must give exactly 0"
+
+
+def _cov_bilinear(ctx: PropertyContext) -> None:
+    """cov is linear in A (doubling A doubles cov exactly) and odd in A."""
+    (a,) = ctx.call()
+    (b,) = ctx.call(advantages=-2.0 * np.asarray(ctx.inputs["advantages"], dtype=np.float64))
+    assert np.array_equal(np.asarray(b, dtype=np.float64), -2.0 * np.asarray(a, dtype=np.float64) + 0.0), \
+        "cov(−2A) must be −2·cov(A) exactly"
+
+
+def _cov_mean_identity(ctx: PropertyContext) -> None:
+    """Σ_valid cov_i = Σ_valid (A_i − Ā)·logp_i (the centring of logp drops out of the sum)."""
+    i = ctx.inputs
+    valid = valid_mask(i["mask"])
+    if not valid.any():
+        ctx.skip("empty mask")
+    (a,) = ctx.call()
+    adv = np.asarray(i["advantages"], dtype=np.float64)[valid]
+    lp = np.asarray(i["log_prob"], dtype=np.float64)[valid]
+    expect = float(((adv - adv.mean()) * lp).sum())
+    got = float(np.asarray(a, dtype=np.float64)[valid].sum())
+    assert abs(got - expect) <= ctx.slack(4 * int(valid.sum())), f"Σ cov = {got}, expected {expect}"
+
+
+def _masked_tokens(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    valid = valid_mask(inputs["mask"])
+    return bool(valid.any() and not valid.all())
+
+
+def _both_signs(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    c = np.asarray(outputs[0], dtype=np.float64)
+    return bool(np.any(c > 0) and np.any(c < 0))
+
+
+register(MethodSpec(
+    id="token_covariance_score",
+    family="policy",
+    kind="estimator",
+    summary="Per-token covariance score cov_t = (A_t − mean A)(logp_t − mean logp), means over the valid tokens of "
+            "the call, 0 at masked tokens; the selection score of Clip-Cov and KL-Cov (no gradient).",
+    papers=(ENTROPY_MECHANISM_2025,),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against=f"{OFFICIAL_COV} compute_policy_loss_clip_cov / compute_policy_loss_kl_cov (commit "
+                        f"6e45694) and {VERL_CORE} (commit 012be9d), read via the search tool",
+        official_code=f"{OFFICIAL_COV}:compute_policy_loss_kl_cov",
+        notes="The fork's kl_cov computes cov = (A_v − mean A_v)(logp_v − mean logp_v) over the valid tokens "
+              "(detached); clip_cov centres with masked_mean over response_mask and multiplies by the undetached "
+              "log_prob (only compared, so no gradient flows). Both give this score; clip_cov_loss and "
+              "kl_cov_loss use this helper. The means are over the valid tokens of the call, so the score depends "
+              "on the micro-batch.",
+        differences=(
+            Difference("detach", "Cov(logp, A) (a statistic, no gradient)",
+                       "clip_cov multiplies by the undetached log_prob (the graph exists but is only compared)",
+                       "code", None),
+        ),
+    ),
+    inputs=(
+        InputSpec("log_prob", "log_probs", SEQ, "log π_θ(y_t) of the sampled tokens (detached)"),
+        InputSpec("advantages", "advantages", SEQ, "per-token advantages"),
+        InputSpec("mask", "mask", SEQ, "valid-token mask (bool, or numeric 0/1)", dtype="bool"),
+    ),
+    params=(),
+    outputs=(OutputSpec("cov", "(B, T) covariance scores, 0 at masked tokens", shape=SEQ, scale=COV_SCALE),),
+    branches=(
+        Branch("padding excluded", "some tokens are masked: the means run over the valid tokens only",
+               _masked_tokens),
+        Branch("scores of both signs", "positive and negative covariances", _both_signs),
+        EMPTY_MASK,
+    ),
+    properties=(
+        Property("shift_invariant", "a common shift of logp or A leaves cov unchanged", _cov_shift),
+        Property("constant_advantage", "constant advantages give exactly 0", _cov_constant_advantage),
+        Property("linear_in_advantage", "cov(−2A) = −2·cov(A) exactly", _cov_bilinear),
+        Property("sum_identity", "Σ_valid cov = Σ_valid (A − Ā)·logp", _cov_mean_identity),
+        Property("masked_values_irrelevant", "inputs at masked positions do not matter",
+                 masked_irrelevant_factory(("log_prob", "advantages"))),
+    ),
+    tolerance=default_tolerance(),
+    stop_gradients=("everything: the score is a detached statistic (used only for selection)",),
+    degenerate=("empty mask: all zeros", "one valid token: 0 (both factors are centred to 0)"),
+))
+
+
+# =========================================================================== entropy_change_covariance
+
+
+def np_entropy(z: Any) -> Any:
+    """Softmax entropy of each row of ``z`` (float64; −inf entries have p = 0), from the definition."""
+    z = np.asarray(z, dtype=np.float64)
+    m = np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    s = e.sum(axis=-1, keepdims=True)
+    p = e / s
+    logp = np.where(p > 0, z - m - np.log(s), 0.0)
+    return -(p * logp).sum(axis=-1)
+
+
+def _ecc_delta(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    a = np.asarray(inputs["advantages"], dtype=np.float64)
+    eta = float(params.get("eta", 1.0))
+    if str(params.get("update", "npg")) == "pg":
+        m = np.max(z, axis=-1, keepdims=True)
+        e = np.exp(z - m)
+        return eta * a * e / e.sum(axis=-1, keepdims=True)
+    return eta * a
+
+
+def _ecc_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    if z.size == 0:
+        return 1.0
+    d = np.abs(_ecc_delta(inputs, params))
+    fin = z[np.isfinite(z)]
+    spread = min(float(fin.max() - fin.min()), 100.0) if fin.size else 0.0
+    return max(1.0, float(d.max())) * (1.0 + math.log(z.shape[-1]) + spread)
+
+
+ECC_SCALE = Scale("max(1, max|Δz|)·(1 + log V + min(range of finite logits, 100)): a bound of "
+                  "|Cov(log π, Δz)| (|log π| of the entries that carry probability is at most log V + the range)",
+                  _ecc_scale)
+
+
+def _ecc_first_order(ctx: PropertyContext) -> None:
+    """−Cov(log π, Δz) is the derivative of H(softmax(z + t·Δz)) at t = 0: it equals a float64 central difference
+    of the softmax entropy (written independently), in every dtype."""
+    z = np.asarray(ctx.inputs["logits"], dtype=np.float64)
+    if z.size == 0:
+        ctx.skip("empty")
+    fin = z[np.isfinite(z)]
+    if fin.size and float(fin.max() - fin.min()) > 60.0:
+        ctx.skip("logit range too large for a float64 finite difference of H")
+    d = np.where(np.isfinite(z), _ecc_delta(ctx.inputs, ctx.params), 0.0)
+    dmax = max(1.0, float(np.max(np.abs(d))))
+    h = 1e-5 / dmax
+    expect = (np_entropy(z + h * d) - np_entropy(z - h * d)) / (2 * h)
+    (est,) = ctx.call()
+    tol = ctx.slack(4) + 1e-7 * dmax * (1.0 + math.log(z.shape[-1])) ** 2
+    err = np.abs(np.asarray(est, dtype=np.float64) - expect)
+    assert np.all(err <= tol), f"estimate {np.asarray(est).ravel()[:4]} vs dH/dt {expect.ravel()[:4]} (tol {tol:.3g})"
+
+
+def _ecc_constant_update(ctx: PropertyContext) -> None:
+    """NPG with a constant advantage (Δz = c: a shift of the logits) changes nothing."""
+    (a,) = ctx.call(advantages=np.full(np.shape(ctx.inputs["advantages"]), 1.5), update="npg")
+    assert np.all(np.abs(np.asarray(a, dtype=np.float64)) <= ctx.slack(4)), "a constant logit shift must give 0"
+
+
+def _ecc_linear_eta(ctx: PropertyContext) -> None:
+    (a,) = ctx.call()
+    (b,) = ctx.call(eta=0.5 * float(ctx.params.get("eta", 1.0)))
+    assert ctx.close(2.0 * np.asarray(b, dtype=np.float64), a, factor=4), "the estimate must be linear in η"
+
+
+def _ecc_shift(ctx: PropertyContext) -> None:
+    z = np.asarray(ctx.inputs["logits"], dtype=np.float64)
+    (a,) = ctx.call()
+    (b,) = ctx.call(logits=z - 0.5)
+    assert ctx.close(b, a, factor=8), "a common shift of the logits must not change the estimate"
+
+
+def _ecc_hit(kind: str) -> Any:
+    def hit(i: Mapping[str, Any], p: Mapping[str, Any], o: tuple[Any, ...]) -> bool:
+        z = np.asarray(i["logits"])
+        out = np.asarray(o[0], dtype=np.float64)
+        if kind == "pg":
+            return str(p.get("update", "npg")) == "pg" and z.size > 0
+        if kind == "neg_inf":
+            return bool(np.any(np.isneginf(z)))
+        if kind == "up":
+            return bool(np.any(out > 1e-9))
+        return bool(np.any(out < -1e-9))
+    return hit
+
+
+register(MethodSpec(
+    id="entropy_change_covariance",
+    family="policy",
+    kind="estimator",
+    summary="First-order entropy change of a softmax policy under a logit update Δz: ΔH ≈ −Cov_{a~π}(log π(a), Δz_a), "
+            "with Δz = η·A (natural PG) or η·π·A (vanilla PG).",
+    papers=(ENTROPY_MECHANISM_2025,),
+    provenance=Provenance(
+        confidence="paper",
+        checked_against="the paper's Lemma (entropy dynamics of softmax policies) and its PG / NPG corollaries "
+                        "(arXiv:2505.22617, §3); no official code (the fork computes only the token covariance "
+                        "score); checked against the exact derivative dH(softmax(z + ηD))/dη at η = 0 with mpmath "
+                        "(tests/policy/test_covariance.py)",
+        official_code=None,
+        notes="H(π^{k+1}) − H(π^k) ≈ −Cov_{a~π^k}(log π^k(a), z^{k+1}_a − z^k_a); vanilla policy gradient on a "
+              "softmax policy moves the logits by η·π(a)·A(a), natural policy gradient by η·A(a). The estimate "
+              "is exactly the derivative in η at η = 0 (the property first_order checks the O(η²) remainder). "
+              "Computed in the centred form Σ π (log π − E log π)(Δz − E Δz); −inf logits (π = 0) contribute 0.",
+        differences=(
+            Difference("update rule", "Δz = η·π·A (PG) and Δz = η·A (NPG)", "no code", "paper", "update"),
+        ),
+    ),
+    inputs=(
+        InputSpec("logits", "logits", ("...", "V"), "current logits z (categories last); −inf entries allowed",
+                  allow_neg_inf=True),
+        InputSpec("advantages", "values", ("...", "V"), "per-action advantages A(a) (or the logit update itself "
+                  "with update='npg', eta=1)"),
+    ),
+    params=(
+        ParamSpec("eta", 1.0, Interval(0.0, 100.0), "step size η"),
+        ParamSpec("update", "npg", Choice(("npg", "pg")), "npg: Δz = η·A; pg: Δz = η·π·A"),
+    ),
+    outputs=(OutputSpec("delta_entropy", "the first-order entropy change per row (...)", shape=("...",),
+                        scale=ECC_SCALE),),
+    branches=(
+        Branch("vanilla PG update", "update = 'pg' (Δz = η·π·A)", _ecc_hit("pg")),
+        Branch("-inf logits", "zero-probability actions (contribute 0)", _ecc_hit("neg_inf")),
+        Branch("entropy rises", "a row with a positive estimate", _ecc_hit("up")),
+        Branch("entropy falls", "a row with a negative estimate", _ecc_hit("down")),
+    ),
+    properties=(
+        Property("first_order", "equals dH(softmax(z + tΔz))/dt at t = 0 (float64 central difference)",
+                 _ecc_first_order),
+        Property("constant_update", "a constant NPG update (a logit shift) gives 0", _ecc_constant_update),
+        Property("linear_in_eta", "halving η halves the estimate", _ecc_linear_eta),
+        Property("shift_invariant", "a common logit shift changes nothing", _ecc_shift),
+    ),
+    tolerance=default_tolerance(),
+    degenerate=("one category (V = 1): 0", "a row of only −inf logits is an error (no distribution)"),
 ))

@@ -179,3 +179,130 @@ def test_numpy_and_torch_identical_selection() -> None:
     ref = R.clip_cov_loss(c["lp"], c["old"], c["adv"], c["m"], ties, clip_ratio=0.4, cov_low=-2.0, mode="none")
     np.testing.assert_array_equal(n == 0, ref == 0)
     np.testing.assert_array_equal(t.numpy() == 0, ref == 0)
+
+
+# --------------------------------------------------------------------------- token_covariance_score
+
+
+def _fork_cov(lp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The score as computed inside compute_policy_loss_kl_cov (Entropy-Mechanism fork, commit 6e45694):
+    ``cov = (adv[valid] - adv[valid].mean()) * (lp[valid] - lp[valid].mean())``, scattered back."""
+    valid = mask > 0
+    v_adv = adv[valid].detach().reshape(-1)
+    v_lp = lp[valid].detach().reshape(-1)
+    cov = (v_adv - v_adv.mean()) * (v_lp - v_lp.mean())
+    out = torch.zeros_like(lp)
+    out[valid] = cov
+    return out
+
+
+def _fork_clip_cov_score(lp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The score of compute_policy_loss_clip_cov (masked_mean centring, undetached log_prob), masked to 0."""
+    m = mask.double()
+    cov = (adv - (adv * m).sum() / m.sum()) * (lp - (lp.detach() * m).sum() / m.sum())
+    return torch.where(mask > 0, cov, torch.zeros_like(cov))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_token_covariance_matches_both_official_forms(seed: int) -> None:
+    c = _inputs(300 + seed, (4, 7))
+    c["m"][0, 0] = True
+    ours = R.token_covariance_score(c["lp"], c["adv"], c["m"])
+    kl_form = _fork_cov(_t(c["lp"]), _t(c["adv"]), torch.tensor(c["m"])).numpy()
+    clip_form = _fork_clip_cov_score(_t(c["lp"]), _t(c["adv"]), torch.tensor(c["m"])).detach().numpy()
+    np.testing.assert_allclose(ours, kl_form, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(ours, clip_form, rtol=1e-12, atol=1e-13)
+    acc = A.token_covariance_score(torch.tensor(c["lp"]), torch.tensor(c["adv"]), torch.tensor(c["m"])).numpy()
+    np.testing.assert_allclose(acc, ours, rtol=1e-12, atol=1e-13)
+
+
+def test_token_covariance_hand_computed_and_detached() -> None:
+    # valid: A = (3, 1, -1), logp = (-1, -2, -3): Ā = 1, mean logp = -2 → cov = (2·1, 0·0, (-2)(-1)) = (2, 0, 2)
+    lp = np.array([[-1.0, -2.0], [-3.0, -9.0]])
+    adv = np.array([[3.0, 1.0], [-1.0, 40.0]])
+    m = np.array([[True, True], [True, False]])
+    np.testing.assert_array_equal(R.token_covariance_score(lp, adv, m), [[2.0, 0.0], [2.0, 0.0]])
+    t = torch.tensor(lp, requires_grad=True)
+    out = A.token_covariance_score(t, torch.tensor(adv, requires_grad=True), torch.tensor(m))
+    assert not out.requires_grad, "the score is a detached statistic"
+    np.testing.assert_array_equal(out.numpy(), [[2.0, 0.0], [2.0, 0.0]])
+
+
+def test_kl_cov_selects_the_top_scores_of_token_covariance_score() -> None:
+    """KL-Cov penalises exactly the top-n tokens of the shared score (one helper behind both)."""
+    c = _inputs(11, (5, 6))
+    c["adv"] = np.random.default_rng(12).normal(size=c["lp"].shape)
+    score = R.token_covariance_score(c["lp"], c["adv"], c["m"])
+    n = max(1, int(int(c["m"].sum()) * 20.0 / 100))
+    top = np.argsort(-np.where(c["m"], score, -np.inf).ravel(), kind="stable")[:n]
+    pg = R.kl_cov_loss(c["lp"], c["old"], c["adv"], c["m"], k_percent=0.0, mode="none")
+    tok = R.kl_cov_loss(c["lp"], c["old"], c["adv"], c["m"], k_percent=20.0, coef=1.0, mode="none")
+    changed = np.flatnonzero((tok != pg).ravel())
+    assert set(changed.tolist()) <= set(top.tolist())
+    expect = pg.ravel().copy()
+    expect[top] += np.abs(c["lp"] - c["old"]).ravel()[top]
+    np.testing.assert_allclose(tok.ravel(), expect, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- entropy_change_covariance
+
+
+def _mp_entropy_derivative(z: np.ndarray[Any, Any], d: np.ndarray[Any, Any]) -> float:
+    """dH(softmax(z + t·d))/dt at t = 0 by mpmath numerical differentiation at 40 digits (independent)."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    idx = [i for i in range(z.size) if np.isfinite(z[i])]
+
+    def h(t: Any) -> Any:
+        w = [mpmath.mpf(float(z[i])) + t * mpmath.mpf(float(d[i])) for i in idx]
+        s = mpmath.fsum(mpmath.e**x for x in w)
+        return -mpmath.fsum((mpmath.e**x / s) * (x - mpmath.log(s)) for x in w)
+
+    return float(mpmath.diff(h, 0))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("update", ["npg", "pg"])
+def test_entropy_change_is_the_exact_derivative(seed: int, update: str) -> None:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(3, 5)) * 2.0
+    z[0, 1] = -np.inf
+    a = rng.normal(size=(3, 5))
+    ours = R.entropy_change_covariance(z, a, eta=0.7, update=update)
+    acc = A.entropy_change_covariance(torch.tensor(z), torch.tensor(a), eta=0.7, update=update).numpy()
+    for r in range(3):
+        p = np.exp(z[r] - np.max(z[r]))
+        p = p / p.sum()
+        d = 0.7 * (p * a[r] if update == "pg" else a[r])
+        expect = _mp_entropy_derivative(z[r], d)
+        assert ours[r] == pytest.approx(expect, rel=1e-12, abs=1e-14)
+        assert acc[r] == pytest.approx(expect, rel=1e-12, abs=1e-14)
+
+
+def test_entropy_change_predicts_a_small_step() -> None:
+    """The paper's law: the exact entropy change of a small NPG step matches −η·Cov to O(η²)."""
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(4, 6))
+    a = rng.normal(size=(4, 6))
+
+    def entropy(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        p = np.exp(x - x.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        return np.asarray(-(p * np.log(p)).sum(-1))
+
+    errs = []
+    for eta in (1e-2, 5e-3):
+        exact = entropy(z + eta * a) - entropy(z)
+        errs.append(np.max(np.abs(exact - R.entropy_change_covariance(z, a, eta=eta))))
+    assert errs[1] < errs[0] / 3.0, f"remainder not second order: {errs}"
+    assert errs[0] < 1e-3
+
+
+def test_entropy_change_hand_computed() -> None:
+    z = np.array([np.log(3.0), 0.0])
+    # π = (3/4, 1/4), Δz = (1, 0): Cov = (3/16)·ln 3
+    assert float(R.entropy_change_covariance(z, np.array([1.0, 0.0]))) == pytest.approx(-3 / 16 * np.log(3.0))
+    assert float(R.entropy_change_covariance(z, np.array([1.0, 0.0]), update="pg")) == pytest.approx(
+        -9 / 64 * np.log(3.0))
+    assert float(R.entropy_change_covariance(np.zeros(4), np.arange(4.0))) == 0.0  # uniform: stationary

@@ -1,4 +1,4 @@
-"""Case strategies of the ``covariance`` group (clip_cov_loss, kl_cov_loss).
+"""Case strategies of the ``covariance`` group (token_covariance_score, clip_cov_loss, kl_cov_loss).
 
 Three draws in four (every draw below float64) have exact covariances (dyadic centred values, see
 ``_draws`` and :mod:`spec.policy.covariance`), so the windows can sit *exactly* on drawn covariances
@@ -98,7 +98,19 @@ def kl_cov_cases(spec: MethodSpec, dtype: str, small: bool = False) -> st.Search
     return build()
 
 
+def token_covariance_cases(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    """The sequence draws of the losses (masks with padding, empty rows and empty batches) without old_log_prob;
+    exact (dyadic, ties on purpose) half the time in every dtype, general values otherwise (a continuous output)."""
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        inputs = draw(loss_inputs(dtype, small, exact=draw(st.booleans())))
+        del inputs["old_log_prob"]
+        return case(inputs, {})
+    return build()
+
+
 CASES: dict[str, Callable[..., st.SearchStrategy[Case]]] = {
+    "token_covariance_score": token_covariance_cases,
     "clip_cov_loss": clip_cov_cases,
     "kl_cov_loss": kl_cov_cases,
 }
@@ -121,7 +133,44 @@ def _clip(priority: list[float]) -> dict[str, Any]:
             "priority": _a([priority])}
 
 
+_L3 = math.log(3.0)
+
 CURATED: dict[str, tuple[Curated, ...]] = {
+    "entropy_change_covariance": (
+        Curated("two actions, NPG", "π = (3/4, 1/4), Δz = (1, 0): E Δz = 3/4 and Cov = (3/16)·(log(3/4) − log(1/4)) = "
+                "(3/16)·ln 3, so ΔH ≈ −(3/16) ln 3; the −inf action has π = 0 and contributes 0",
+                {"logits": _a([[_L3, 0.0, -math.inf]]), "advantages": _a([[1.0, 0.0, 5.0]])}, {},
+                {"delta_entropy": _a([-3.0 / 16.0 * _L3])}),
+        Curated("two actions, vanilla PG", "Δz = π·A = (3/4, 0): Cov scales by 3/4: ΔH ≈ −(9/64) ln 3",
+                {"logits": _a([[_L3, 0.0, -math.inf]]), "advantages": _a([[1.0, 0.0, 5.0]])}, {"update": "pg"},
+                {"delta_entropy": _a([-9.0 / 64.0 * _L3])}),
+        Curated("uniform policy is stationary", "log π is constant: Cov = 0 (H is maximal)",
+                {"logits": _a([[0.5, 0.5, 0.5]]), "advantages": _a([[3.0, -1.0, 0.0]])}, {},
+                {"delta_entropy": _a([0.0])}),
+        Curated("step size", "η = 2 doubles the NPG estimate: −(3/8) ln 3",
+                {"logits": _a([[_L3, 0.0]]), "advantages": _a([[1.0, 0.0]])}, {"eta": 2.0},
+                {"delta_entropy": _a([-3.0 / 8.0 * _L3])}),
+    ),
+    "token_covariance_score": (
+        Curated("centred product with a tie", "means over the 4 valid tokens: Ā = 0, mean logp = −3; cov = "
+                "(2·2, 0·0, (−2)(−2), 0·0) = (4, 0, 4, 0)",
+                {"log_prob": _LP, "advantages": _ADV, "mask": _FULL}, {}, {"cov": _a([[4.0, 0.0, 4.0, 0.0]])}),
+        Curated("padding is left out of the means",
+                "valid tokens 0, 1: A = (3, 1), logp = (−1, −2): means 2 and −1.5; cov = (1·0.5, (−1)(−0.5)) = "
+                "(0.5, 0.5); masked tokens (A = 9, logp = −7) give 0 and do not move the means",
+                {"log_prob": _a([[-1.0, -2.0, -7.0]]), "advantages": _a([[3.0, 1.0, 9.0]]),
+                 "mask": np.array([[True, True, False]])}, {}, {"cov": _a([[0.5, 0.5, 0.0]])}),
+        Curated("means over the whole batch, not per row",
+                "rows (A, logp) = ((1, −1), (−1, −3)): Ā = 0, mean logp = −2 over both rows; cov = (1·1, (−1)(−1)) = "
+                "(1, 1) — per-row centring would give 0",
+                {"log_prob": _a([[-1.0], [-3.0]]), "advantages": _a([[1.0], [-1.0]]),
+                 "mask": np.ones((2, 1), dtype=bool)}, {}, {"cov": _a([[1.0], [1.0]])}),
+        Curated("one valid token", "both factors centre to 0: cov = 0",
+                {"log_prob": _a([[-2.0, -1.0]]), "advantages": _a([[5.0, 1.0]]), "mask": np.array([[True, False]])},
+                {}, {"cov": _a([[0.0, 0.0]])}),
+        Curated("empty mask", "no valid token: all zeros", {"log_prob": _LP, "advantages": _ADV,
+                "mask": np.zeros((1, 4), dtype=bool)}, {}, {"cov": _a([[0.0, 0.0, 0.0, 0.0]])}),
+    ),
     "clip_cov_loss": (
         Curated("covariance tie broken by priority",
                 "cov = (4, 0, 4, 0), window (1, 5): candidates 0 and 2; n = max(int(0.3·4), 1) = 1; the smaller key "

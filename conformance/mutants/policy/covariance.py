@@ -1,4 +1,5 @@
-"""Mutants of the ``covariance`` group: Clip-Cov and KL-Cov selections with plausible wrong rules."""
+"""Mutants of the ``covariance`` group: the covariance score, Clip-Cov and KL-Cov selections with plausible wrong
+rules."""
 
 from __future__ import annotations
 
@@ -37,7 +38,73 @@ def _kl_cov_torch_no_detach(log_prob: Any, old_log_prob: Any, advantages: Any, m
     return finish(tok, valid, mode, log_prob, xp)
 
 
+def _token_covariance(bug: str) -> Any:
+    """A NumPy token covariance score with one planted bug (written from the formula)."""
+    import numpy as np
+
+    from reference.policy._common import sequences
+
+    def fn(log_prob: Any, advantages: Any, mask: Any) -> Any:
+        a, valid = sequences("token_covariance_score", mask, log_prob=log_prob, advantages=advantages)
+        lp, adv = a["log_prob"], a["advantages"]
+        if not valid.any():
+            return np.zeros(lp.shape)
+        if bug == "uncentred":
+            cov = adv * lp
+        elif bug == "padding_in_means":
+            cov = (adv - adv.mean()) * (lp - lp.mean())
+        elif bug == "centre_advantage_only":
+            cov = (adv - adv[valid].mean()) * lp
+        else:  # per_row_means
+            m = valid.astype(np.float64)
+            n = np.maximum(m.sum(axis=-1, keepdims=True), 1.0)
+            cov = (adv - (adv * m).sum(-1, keepdims=True) / n) * (lp - (lp * m).sum(-1, keepdims=True) / n)
+        return np.where(valid, cov, 0.0)
+    return fn
+
+
+def _entropy_change(bug: str) -> Any:
+    import numpy as np
+
+    from reference.policy.covariance import entropy_change_covariance as ref
+
+    def fn(logits: Any, advantages: Any, *, eta: float = 1.0, update: str = "npg") -> Any:
+        ref(logits, advantages, eta=eta, update=update)  # validation only
+        z = np.asarray(logits, dtype=np.float64)
+        a = np.asarray(advantages, dtype=np.float64)
+        m = z.max(axis=-1, keepdims=True)
+        e = np.exp(z - m)
+        p = e / e.sum(axis=-1, keepdims=True)
+        pos = p > 0
+        lp = np.where(pos, z - m - np.log(e.sum(axis=-1, keepdims=True)), 0.0)
+        d = eta * (p * a if update == "pg" and bug != "pg_as_npg" else a)
+        w = np.where(pos, 1.0 / pos.sum(axis=-1, keepdims=True), 0.0) if bug == "uniform_weights" else p
+        e_l = (w * lp).sum(axis=-1, keepdims=True)
+        e_d = (w * d).sum(axis=-1, keepdims=True)
+        if bug == "uncentred":
+            cov = (w * lp * d).sum(axis=-1)
+        else:
+            cov = np.where(pos, w * (lp - e_l) * (d - e_d), 0.0).sum(axis=-1)
+        return cov if bug == "sign" else -cov
+    return fn
+
+
 MUTANTS: dict[str, tuple[Mutant, ...]] = {
+    "entropy_change_covariance": (
+        Mutant("sign", "+Cov (entropy rises where it falls)", _entropy_change("sign")),
+        Mutant("pg_as_npg", "vanilla PG without the π factor in Δz", _entropy_change("pg_as_npg")),
+        Mutant("uncentred", "E[log π·Δz] without subtracting E log π·E Δz", _entropy_change("uncentred")),
+        Mutant("uniform_weights", "covariance under the uniform distribution instead of π",
+               _entropy_change("uniform_weights")),
+    ),
+    "token_covariance_score": (
+        Mutant("uncentred", "A·logp without centring either factor", _token_covariance("uncentred")),
+        Mutant("padding_in_means", "the means run over every token, padding included",
+               _token_covariance("padding_in_means")),
+        Mutant("centre_advantage_only", "(A − Ā)·logp: logp is not centred",
+               _token_covariance("centre_advantage_only")),
+        Mutant("per_row_means", "centred per sequence instead of over the micro-batch", _token_covariance("per_row")),
+    ),
     "clip_cov_loss": (
         Mutant("inclusive_window", "ω_low ≤ cov ≤ ω_high instead of the code's strict bounds",
                N.clip_cov_loss("inclusive")),
