@@ -1,0 +1,162 @@
+"""Case strategies and curated hard cases of the ``information`` family, group ``spectral``.
+
+Values and properties draw from the ``samples`` and ``kernel`` kinds (duplicated rows, exact rank
+deficiency, near-isotropic and identical rows, block kernels: degenerate spectra with exact zeros and
+repeated eigenvalues). The eigenvalue threshold ``eig_rtol`` is drawn as ``None`` (the default), as a
+value strictly between two kept eigenvalues far from both (so that it binds identically in every dtype),
+or as ``0`` where that is well defined (every eigenvalue far from 0, or float64 with q >= 1). Spectra with an
+eigenvalue in the band where the computation dtype cannot tell an exact zero from a small eigenvalue are
+rejected (:func:`decidable`; the spec leaves that band unspecified, see ``spec.information._common``).
+
+Gradient cases (``small=True``) draw Gaussian samples whose kept spectrum is *well separated*: every kept
+eigenvalue at least 2 % of the largest and adjacent ones at least 5 % apart (``eigh``'s backward divides by
+eigenvalue gaps and ``λ log λ`` has an infinite slope at 0); cases that miss are rejected, not repaired.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from conformance.cases import Curated
+from conformance.strategies import Case, kernel, param_value, probs, representable, samples
+from spec.information._common import vendi_matrix
+from spec.model import MethodSpec
+
+__all__ = ["CASES", "CURATED"]
+
+CASES: dict[str, Callable[..., Any]] = {}
+
+CURATED: dict[str, tuple[Curated, ...]] = {}
+
+
+def _a(x: Any) -> Any:
+    return np.array(x, dtype=np.float64)
+
+
+def _min_side_spectrum(m: Any) -> Any:
+    lam = np.linalg.eigvalsh(m)
+    return np.sort(lam)[::-1]
+
+
+def _well_separated(lam: Any, min_rel: float = 0.02, gap: float = 0.05) -> bool:
+    """Every kept eigenvalue >= min_rel·λ_max and relative gaps >= gap (the others are exact zeros: < 1e-10)."""
+    top = float(lam[0]) if lam.size else 0.0
+    if top <= 0:
+        return False
+    big = lam[lam > 1e-10 * top]
+    if np.any((lam > 1e-10 * top) & (lam < min_rel * top)):
+        return False
+    return bool(np.all(np.diff(big[::-1]) >= gap * top)) if big.size > 1 else True
+
+
+def decidable(lam: Any, dtype: str) -> bool:
+    """No eigenvalue in the band where the computation dtype cannot tell an exact zero from a small eigenvalue:
+    ``(1e-12, 1e-9)·λ_max`` in float64, ``(1e-12, 1e-3)·λ_max`` otherwise (float32 computation, inputs rounded
+    to 16 bits). Exact zeros (duplicated rows, exact rank deficiency) sit below the band and are drawn."""
+    top = float(np.max(np.abs(lam))) if np.size(lam) else 0.0
+    if top == 0.0:
+        return True
+    high = 1e-9 if dtype == "float64" else 1e-3
+    a = np.abs(np.asarray(lam)) / top
+    return not bool(np.any((a > 1e-12) & (a < high)))
+
+
+def _binding_rtol(lam: Any) -> float | None:
+    """A threshold strictly between two kept eigenvalues, far (×1.5) from both and from rounding (1e-3)."""
+    top = float(np.max(lam)) if lam.size else 0.0
+    if top <= 0:
+        return None
+    rel = np.unique(lam[lam > 1e-3 * top] / top)
+    pairs = [(a, b) for a, b in itertools.pairwise(rel) if b >= 2.25 * a]
+    if not pairs:
+        return None
+    a, b = pairs[0]
+    return float(math.sqrt(a * b))
+
+
+# --------------------------------------------------------------------------- vendi_score
+
+
+@st.composite
+def _vendi_gradient_case(draw: st.DrawFn, spec: MethodSpec, dtype: str) -> Case:
+    n = draw(st.integers(2, 5))
+    d = draw(st.integers(1, 4))
+    kern = draw(st.sampled_from(["cosine", "linear", "precomputed"]), label="kernel")
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kern == "precomputed":
+        z = rng.standard_normal((n, d + 2))
+        x = z @ z.T / (d + 2)
+    else:
+        x = rng.standard_normal((n, d)) * rng.uniform(0.5, 2.0, size=(n, 1))
+    x = representable(x, dtype)
+    p = None
+    if draw(st.booleans(), label="weighted"):
+        w = rng.uniform(0.2, 1.0, size=n)
+        p = representable(w / w.sum(), dtype)
+        p = p / p.sum()
+    q = draw(st.sampled_from([0.5, 1.0, 2.0, 3.5, math.inf]), label="q")
+    m = vendi_matrix(x, p, kern)
+    assume(_well_separated(_min_side_spectrum(m)))
+    return Case({"X": x, "p": p}, {"q": q, "kernel": kern, "eig_rtol": None}, {"N": n, "D": d})
+
+
+def _vendi_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    if small:
+        return _vendi_gradient_case(spec, dtype)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        n = draw(st.integers(1, 12), label="N")
+        kern = draw(st.sampled_from(["cosine", "cosine", "linear", "precomputed"]), label="kernel")
+        d = n if kern == "precomputed" else draw(st.integers(1, 8), label="D")
+        x = draw(kernel((n, n), dtype) if kern == "precomputed" else samples((n, d), dtype), label="X")
+        p = draw(probs((n,), dtype), label="p") if draw(st.integers(0, 2)) == 0 else None
+        q = draw(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, math.inf]), param_value(spec.param("q"))), label="q")
+        q_value = float(q)  # type: ignore[arg-type]
+        lam = np.linalg.eigvalsh(vendi_matrix(x, p, kern))
+        assume(decidable(lam, dtype))
+        choice = draw(st.sampled_from(["default", "default", "bind", "bind", "zero"]), label="eig_rtol kind")
+        rtol: float | None = None
+        top = float(np.max(lam))
+        if choice == "bind":
+            rtol = _binding_rtol(lam)
+        elif choice == "zero":
+            spread = bool(np.all((lam <= 1e-12 * top) | (lam >= 1e-3 * top))) if top > 0 else True
+            no_zeros = top > 0 and bool(np.all(np.abs(lam) >= 1e-3 * top))
+            if no_zeros or (dtype == "float64" and spread and q_value >= 1.0):
+                rtol = 0.0
+        return Case({"X": x, "p": p}, {"q": q, "kernel": kern, "eig_rtol": rtol}, {"N": n, "D": d})
+
+    return build()
+
+
+CASES["vendi_score"] = _vendi_case
+
+_BLOCK = _a([[1, 1, 0], [1, 1, 0], [0, 0, 1]])  # eigenvalues of K/3: 2/3, 1/3, 0
+CURATED["vendi_score"] = (
+    Curated("identity kernel", "K = I (4 distinct samples): λ = 1/4 four times, VS = 4 for every q",
+            {"X": np.eye(4), "p": None}, {"kernel": "precomputed", "q": 2.0}, {"vendi": _a(4.0)}),
+    Curated("all-ones kernel", "K = 11ᵀ (one sample three times): λ = (1, 0, 0), VS = 1",
+            {"X": np.ones((3, 3)), "p": None}, {"kernel": "precomputed", "q": 1.0}, {"vendi": _a(1.0)}),
+    Curated("duplicated rows, Shannon", "rows (e1, e1, e2) under the cosine kernel: λ = (2/3, 1/3), "
+            "VS_1 = exp(log 3 − (2/3) log 2) = 3/2^(2/3); the zero eigenvalue is dropped",
+            {"X": _a([[1, 0], [1, 0], [0, 1]]), "p": None}, {"kernel": "cosine", "q": 1.0},
+            {"vendi": _a(3.0 / 2.0 ** (2.0 / 3.0))}),
+    Curated("duplicated rows, q = 1/2", "same spectrum: VS_{1/2} = (√(2/3) + √(1/3))² = (3 + 2√2)/3; the exactly "
+            "zero eigenvalue must not be counted (vendi-score's p > 0 counts its round-off)",
+            {"X": _BLOCK, "p": None}, {"kernel": "precomputed", "q": 0.5}, {"vendi": _a((3 + 2 * math.sqrt(2)) / 3)}),
+    Curated("zero row, q = inf", "rows (0, e1, e2, e2) under the cosine kernel: the zero row stays 0, the kept "
+            "spectrum (1/4, 2/4) renormalises to (1/3, 2/3), VS_∞ = 1/max = 3/2 (vendi-score, unrenormalised: 2)",
+            {"X": _a([[0, 0], [1, 0], [0, 2], [0, 3]]), "p": None}, {"kernel": "cosine", "q": math.inf},
+            {"vendi": _a(1.5)}),
+    Curated("weights", "orthogonal rows with p = (3/4, 1/4): K̃ = diag(p), VS_1 = exp(H(3/4, 1/4)) = 4/3^(3/4)",
+            {"X": _a([[2, 0], [0, 3]]), "p": _a([0.75, 0.25])}, {"kernel": "cosine", "q": 1.0},
+            {"vendi": _a(4.0 / 3.0**0.75)}),
+)
