@@ -8,13 +8,15 @@ eigenvalue threshold and renormalisation follow :mod:`spec.information._common`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from accelerated._xp import Array, detach, from_compute, namespace, to_compute
+from accelerated._xp import Array, detach, from_compute, namespace, to_compute, xlogy
 from accelerated.information._spectral import check_samples, check_weights, keep_mask, renyi, rtol_for
+from spec.errors import ShapeError
 from spec.validate import check_params
 
-__all__ = ["vendi_score"]
+__all__ = ["latent_von_neumann_entropy", "matrix_entropy", "rankme", "vendi_score"]
 
 
 def _prescale(x: Array, kernel: str, xp: Any) -> Array:
@@ -48,3 +50,77 @@ def vendi_score(X: Array, *, p: Array | None = None, q: float = 1.0, kernel: str
     lam = xp.linalg.eigvalsh(m)
     h = renyi(lam, keep_mask(lam, rtol_for(eig_rtol, n, d, x.dtype, xp), xp), float(q), xp)
     return from_compute(xp.exp(h), X, xp)
+
+
+def latent_von_neumann_entropy(X: Array, *, center: bool = True, eps: float = 1e-8) -> Array:
+    """Von Neumann entropy of the eps-regularised, trace-normalised covariance; see
+    :func:`reference.information.latent_von_neumann_entropy`.
+
+    The eigenvalues of ``Σ = Z_cᵀZ_c/(N − 1) + eps·I`` are ``σ_i²/(N − 1) + eps`` for the singular values
+    ``σ_i`` of ``Z_c`` and ``eps`` for the remaining ``D − min(N, D)``: one ``svdvals`` of ``Z_c`` gives them
+    all, accurately (no squared round-off) and without a D×D matrix when ``N < D``.
+    """
+    fn = "latent_von_neumann_entropy"
+    xp = namespace(X)
+    check_params(fn, center=center, eps=eps)
+    n, d = check_samples(fn, "X", X, xp)
+    if n < 2:
+        raise ShapeError(fn, "X", "at least 2 samples (the covariance divides by N − 1)", f"shape {(n, d)}")
+    x = to_compute(X, xp)
+    z = x - xp.mean(x, axis=0, keepdims=True) if center else x
+    s = xp.linalg.svdvals(z)
+    mu = s * s / (n - 1)
+    rest = d - min(n, d)
+    denom = xp.sum(mu) + d * eps
+    denom = xp.where(denom > eps, denom, xp.full_like(denom, eps))
+    safe = xp.where(denom > 0, denom, xp.ones_like(denom))
+    lam = xp.maximum((mu + eps) / safe, xp.full_like(mu, eps))
+    out = -xp.sum(xlogy(lam, lam, xp))
+    if rest and eps > 0:
+        lam_rest = xp.maximum(eps / safe, xp.full_like(safe, eps))
+        out = out - rest * xlogy(lam_rest, lam_rest, xp)
+    return from_compute(out, X, xp)
+
+
+def matrix_entropy(X: Array, *, center: bool = True) -> Array:
+    """Normalised matrix entropy (metric: the input is detached); see :func:`reference.information.matrix_entropy`.
+
+    ``λ(A/tr A) = σ²/Σσ²`` for the singular values of the row-normalised ``Z``: ``svdvals`` of ``Z`` (no D×D
+    matrix, no squared round-off at zero eigenvalues)."""
+    fn = "matrix_entropy"
+    xp = namespace(X)
+    check_params(fn, center=center)
+    n, d = check_samples(fn, "X", X, xp)
+    if d < 2:
+        raise ShapeError(fn, "X", "at least 2 features (H is normalised by log D)", f"shape {(n, d)}")
+    x = detach(to_compute(X, xp))
+    z = x - xp.mean(x, axis=0, keepdims=True) if center else x
+    top = xp.max(xp.abs(z), axis=1, keepdims=True)
+    z = z / xp.where(top > 0, top, xp.ones_like(top))
+    norms = xp.sqrt(xp.sum(z * z, axis=1, keepdims=True))
+    z = z / xp.where(norms > 0, norms, xp.ones_like(norms))
+    s2 = xp.linalg.svdvals(z) ** 2
+    total = xp.sum(s2)
+    lam = s2 / xp.where(total > 0, total, xp.ones_like(total))
+    return from_compute(-xp.sum(xlogy(lam, lam, xp)) / math.log(d), X, xp)
+
+
+def rankme(X: Array, *, spectrum: str = "covariance", eps: float = 1e-7, max_eigenvals: int = 2048) -> Array:
+    """RankMe (metric: the input is detached, as reptrix); see :func:`reference.information.rankme`.
+
+    Both spectra come from ``svdvals`` (descending): σ² of the centred features for the covariance, σ of X."""
+    fn = "rankme"
+    xp = namespace(X)
+    check_params(fn, spectrum=spectrum, eps=eps, max_eigenvals=max_eigenvals)
+    n, d = check_samples(fn, "X", X, xp)
+    x = detach(to_compute(X, xp))
+    if spectrum == "covariance":  # centre first: identical rows give exactly 0, as in the reference
+        x = x - xp.mean(x, axis=0, keepdims=True)
+    top = xp.max(xp.abs(x))
+    x = x / xp.where(top > 0, top, xp.ones_like(top))  # scale-invariant; no overflow of σ² in float32
+    s = xp.linalg.svdvals(x)
+    lam = s * s if spectrum == "covariance" else s
+    lam = lam[: min(max_eigenvals, n, d)]
+    total = xp.sum(xp.abs(lam))
+    p = lam / xp.where(total > 0, total, xp.ones_like(total)) + eps
+    return from_compute(xp.exp(-xp.sum(xlogy(p, p, xp))), X, xp)

@@ -14,11 +14,15 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from reference._math import F64
+from reference._math import F64, xlogy
 from reference.information._spectral import default_rtol, keep_mask, renyi, sample_matrix, weights
+from spec.errors import ShapeError
 from spec.validate import check_params
 
 __all__: list[str] = [
+    "latent_von_neumann_entropy",
+    "matrix_entropy",
+    "rankme",
     "vendi_score",
 ]
 
@@ -79,3 +83,129 @@ def vendi_score(X: npt.ArrayLike, *, p: npt.ArrayLike | None = None, q: float = 
     rtol = default_rtol(n, d) if eig_rtol is None else float(eig_rtol)
     h = renyi(lam, keep_mask(lam, rtol), float(q))
     return np.asarray(math.exp(h), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- latent_von_neumann_entropy
+
+
+def latent_von_neumann_entropy(X: npt.ArrayLike, *, center: bool = True, eps: float = 1e-8) -> F64:
+    r"""Von Neumann entropy of the trace-normalised latent covariance (Information Koopman).
+
+    .. math::
+
+        \Sigma = \frac{Z_c^\top Z_c}{N - 1} + \epsilon I,\quad
+        \rho = \frac{\Sigma}{\max(\operatorname{tr}\Sigma, \epsilon)},\quad
+        \lambda = \max(\operatorname{eig}(\rho), \epsilon),\quad S = -\sum_k \lambda_k \log \lambda_k
+
+    with ``Z_c = Z − mean`` (``center=True``) over the ``N`` samples (flatten ``(B, T, H)`` latents to
+    ``(B·T, H)`` first). ``S ∈ [0, log D]``: ``log D`` for isotropic latents, ≈ 0 for collapsed (rank-one)
+    ones. The ``eps·I`` and the clamp keep ``S`` and its gradient finite at rank deficiency (clamped
+    eigenvalues get no gradient). ``eps = 0`` gives the plain von Neumann entropy (``0 log 0 = 0``), which is
+    ``log vendi_score(Z_c, kernel='linear')``.
+
+    Paper: "Information Shapes Koopman Representation" (2025, arXiv:2510.13025). Official code:
+    Wenxuan52/InformationKoopman ``model/physical_simulation/base.py``, ``ROM_BASE.von_neumann_entropy``
+    (followed exactly; it is the loss term of the paper's Lagrangian).
+
+    Papers:
+
+    - Information Shapes Koopman Representation (2025, arXiv:2510.13025)
+    """
+    fn = "latent_von_neumann_entropy"
+    check_params(fn, center=center, eps=eps)
+    x = sample_matrix(fn, "X", X)
+    n, d = x.shape
+    if n < 2:
+        raise ShapeError(fn, "X", "at least 2 samples (the covariance divides by N − 1)", f"shape {x.shape}")
+    z = x - x.mean(axis=0, keepdims=True) if center else x
+    sigma = z.T @ z / (n - 1) + eps * np.eye(d)
+    tr = float(np.trace(sigma))
+    if max(tr, eps) == 0.0:
+        return np.asarray(0.0)
+    lam = np.maximum(np.linalg.eigvalsh(sigma / max(tr, eps)), eps)
+    return np.asarray(float(-np.sum(xlogy(lam, lam))), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- matrix_entropy
+
+
+def matrix_entropy(X: npt.ArrayLike, *, center: bool = True) -> F64:
+    r"""Normalised matrix entropy of row-normalised representations (the Matrix Nuclear-Norm baseline).
+
+    .. math::
+
+        Z = \operatorname{rownorm}(R - \bar R),\quad A = \frac{Z^\top Z}{N},\quad
+        \lambda = \operatorname{svd}\Big(\frac{A}{\operatorname{tr} A}\Big),\quad
+        H = -\frac{\sum_k \lambda_k \log \lambda_k}{\log D}
+
+    ``R`` holds one representation per row (tokens, N × D); the mean is over the rows (``center=True``);
+    zero rows stay zero; ``0 log 0 = 0`` (the code's ``nansum``). The singular values of the PSD ``A/tr A``
+    are the absolute eigenvalues. ``H ∈ [0, 1]``: 0 for rank-one representations, 1 for isotropic ones.
+    All rows equal (or zero) gives ``A = 0`` and ``H = 0`` (the code: NaN). ``D >= 2``.
+
+    Paper: "Large Language Model Evaluation via Matrix Nuclear-Norm" (2024, arXiv:2410.10672). Official
+    code: MLGroupJLU/MatrixNuclearNorm ``code/compute_entropy_time.py`` (``normalize``, ``cal_cov``,
+    ``cal_entropy``); it divides zero rows by 0 (NaN), here they stay 0.
+
+    Papers:
+
+    - Large Language Model Evaluation via Matrix Nuclear-Norm (2024, arXiv:2410.10672)
+    """
+    fn = "matrix_entropy"
+    check_params(fn, center=center)
+    x = sample_matrix(fn, "X", X)
+    n, d = x.shape
+    if d < 2:
+        raise ShapeError(fn, "X", "at least 2 features (H is normalised by log D)", f"shape {x.shape}")
+    z = x - x.mean(axis=0, keepdims=True) if center else x
+    norms = np.sqrt(np.sum(z * z, axis=1))
+    z = z / np.where(norms > 0, norms, 1.0)[:, None]
+    a = z.T @ z / n
+    tr = float(np.trace(a))
+    if tr == 0.0:
+        return np.asarray(0.0)
+    lam = np.abs(np.linalg.eigvalsh(a / tr))
+    return np.asarray(float(-np.sum(xlogy(lam, lam))) / math.log(d), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- rankme
+
+
+def rankme(X: npt.ArrayLike, *, spectrum: str = "covariance", eps: float = 1e-7, max_eigenvals: int = 2048) -> F64:
+    r"""RankMe effective rank: the exponential of the entropy of the normalised spectrum plus eps.
+
+    .. math::
+
+        p_i = \frac{\lambda_i}{\sum_j |\lambda_j|} + \epsilon,\qquad
+        \mathrm{RankMe} = \exp\Big(-\sum_i p_i \log p_i\Big)
+
+    over the ``k = min(max_eigenvals, N, D)`` largest values of the spectrum: ``spectrum='covariance'``
+    (reptrix): ``λ = σ²`` of the centred features (PCA's explained variance); ``'singular'`` (Garrido et
+    al.): the singular values ``σ`` of the uncentred ``X``. ``eps`` is added after normalising (so
+    ``Σ p > 1``); an all-zero spectrum gives ``p = eps``.
+
+    Papers: "Tracing the Representation Geometry of Language Models from Pretraining to Post-training"
+    (2025, arXiv:2509.23024), which uses reptrix; Garrido et al., "RankMe: Assessing the Downstream
+    Performance of Pretrained Self-Supervised Representations by Their Rank" (2023, arXiv:2210.02885).
+    Official code: arnab39/reptrix 0.1.0 ``get_rank``/``get_rankme`` and ``utils.get_eigenspectrum``
+    (PCA ``explained_variance_ratio_``, ``svd_solver='full'``). Not differentiated (reptrix detaches).
+
+    Papers:
+
+    - Tracing the Representation Geometry of Language Models from Pretraining to Post-training
+      (2025, arXiv:2509.23024)
+    - RankMe: Assessing the Downstream Performance of Pretrained Self-Supervised Representations by Their
+      Rank (2023, arXiv:2210.02885)
+    """
+    fn = "rankme"
+    check_params(fn, spectrum=spectrum, eps=eps, max_eigenvals=max_eigenvals)
+    x = sample_matrix(fn, "X", X)
+    k = min(max_eigenvals, *x.shape)
+    if spectrum == "covariance":
+        lam = np.linalg.svd(x - x.mean(axis=0, keepdims=True), compute_uv=False) ** 2
+    else:
+        lam = np.linalg.svd(x, compute_uv=False)
+    lam = np.sort(lam)[::-1][:k]
+    total = float(np.sum(np.abs(lam)))
+    p = (lam / total if total > 0 else np.zeros_like(lam)) + eps
+    return np.asarray(math.exp(float(-np.sum(xlogy(p, p)))), dtype=np.float64)

@@ -148,3 +148,35 @@ def renyi_expr(lams: list[Any], q: float, values: F64 | None = None) -> Any:
         top = int(np.argmax(values)) if values is not None else 0
         return -sp.log(ps[top])
     return sp.log(sp.Add(*[pi ** sp.Float(q) for pi in ps])) / sp.Float(1.0 - q)
+
+
+# --------------------------------------------------------------------------- covariance spectra (from the definition)
+
+
+def centred(x: Any, center: bool) -> F64:
+    a = np.asarray(x, dtype=np.float64)
+    return a - a.mean(axis=0, keepdims=True) if center else a
+
+
+def row_normalised(x: F64) -> F64:
+    """Rows divided by their L2 norm; zero rows stay 0 (``torch.nn.functional.normalize``'s rule)."""
+    norms = np.linalg.norm(x, axis=1)
+    return np.asarray(x / np.where(norms > 0, norms, 1.0)[:, None])
+
+
+def neumann_terms(lam: F64) -> F64:
+    """``−λ log λ`` with ``0 log 0 = 0``."""
+    pos = lam > 0
+    return np.asarray(np.where(pos, -lam * np.log(np.where(pos, lam, 1.0)), 0.0))
+
+
+def fits(x: Any, dtype: str) -> bool:
+    """Every value of ``x`` is exactly representable in ``dtype`` (properties build exact inputs)."""
+    a = np.asarray(x, dtype=np.float64)
+    if dtype == "float64":
+        return True
+    if dtype in ("float32", "float16"):
+        with np.errstate(over="ignore"):
+            return bool(np.all(a.astype(dtype).astype(np.float64) == a))
+    f = a.astype(np.float32)
+    return bool(np.all(f.astype(np.float64) == a) and np.all((f.view(np.uint32) & 0xFFFF) == 0))

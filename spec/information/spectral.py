@@ -20,8 +20,11 @@ from spec.information._common import (
     EIG_RTOL,
     VENDI_2022,
     VENDI_COUSINS_2023,
+    centred,
     default_rtol,
     first_order_eigenvalues,
+    fits,
+    neumann_terms,
     renyi_expr,
     vendi_matrix,
     vendi_spectrum,
@@ -33,8 +36,10 @@ from spec.model import (
     Difference,
     InputSpec,
     Interval,
+    IntRange,
     MethodSpec,
     OutputSpec,
+    Paper,
     ParamSpec,
     Property,
     PropertyContext,
@@ -301,4 +306,402 @@ register(MethodSpec(
                 "negative eigenvalues of a non-PSD precomputed kernel are dropped",
                 "an eigenvalue within rounding of eig_rtol·λ_max may be kept or dropped depending on the "
                 "computation (see spec.information._common)"),
+))
+
+
+# =========================================================================== covariance-spectrum estimators
+
+KOOPMAN_2025 = Paper("Information Shapes Koopman Representation", 2025, "2510.13025")
+MNN_2024 = Paper("Large Language Model Evaluation via Matrix Nuclear-Norm", 2024, "2410.10672")
+RANKME_2023 = Paper("RankMe: Assessing the Downstream Performance of Pretrained Self-Supervised Representations by "
+                    "Their Rank", 2023, "2210.02885")
+REPTRIX_GEOMETRY_2025 = Paper("Tracing the Representation Geometry of Language Models from Pretraining to "
+                              "Post-training", 2025, "2509.23024")
+
+CENTER = ParamSpec("center", True, Choice((True, False)), "subtract the column (feature) means over the samples first")
+SAMPLES_X = InputSpec("X", "samples", ("N", "D"), "samples as rows (N, D); flatten (B, T, D) activations to "
+                      "(B·T, D) first", differentiable=True)
+SAMPLES_CONST = InputSpec("X", "samples", ("N", "D"), "samples as rows (N, D); flatten (B, T, D) activations to "
+                          "(B·T, D) first")
+LOG_D = Scale("max(1, log D), D = the number of features (the largest entropy)",
+              lambda inputs, params: max(1.0, math.log(max(int(np.shape(inputs["X"])[1]), 2))))
+
+
+def _min_side(inputs: Mapping[str, Any]) -> int:
+    return int(min(np.shape(inputs["X"])))
+
+
+def _rank_deficient(i: Mapping[str, Any], p: Mapping[str, Any], o: tuple[Any, ...]) -> bool:
+    x = centred(i["X"], bool(p.get("center", True)))
+    s = np.linalg.svd(x, compute_uv=False)
+    return bool(s.size and s[0] > 0 and np.sum(s > 1e-9 * s[0]) < min(x.shape))
+
+
+def _signed_perm(ctx: PropertyContext) -> Any:
+    d = ctx.inputs["X"].shape[1]
+    q = np.zeros((d, d))
+    q[np.arange(d), ctx.rng.permutation(d)] = ctx.rng.choice([-1.0, 1.0], size=d)
+    return q
+
+
+def _invariant(name: str, transform: Any, factor: float = 2.0, **over: Any) -> Any:
+    def check(ctx: PropertyContext) -> None:
+        x2 = transform(ctx)
+        if not fits(x2, ctx.dtype):
+            ctx.skip("the transformed samples are not exact in this dtype")
+        (a,) = ctx.call(**over)
+        (b,) = ctx.call(X=x2, **over)
+        assert ctx.close(b, a, factor=factor), f"not invariant to {name}: {float(a)} vs {float(b)}"
+
+    return check
+
+
+def _rows_permuted(ctx: PropertyContext) -> Any:
+    x = ctx.inputs["X"]
+    return x[ctx.rng.permutation(x.shape[0])]
+
+
+def _rotated(ctx: PropertyContext) -> Any:
+    return ctx.inputs["X"] @ _signed_perm(ctx)
+
+
+def _translated(ctx: PropertyContext) -> Any:
+    if not ctx.params.get("center", True):
+        ctx.skip("translation invariance needs centring")
+    return ctx.inputs["X"] + np.array([1.0, -2.0, 0.5, 4.0] * (1 + ctx.inputs["X"].shape[1] // 4))[
+        : ctx.inputs["X"].shape[1]][None, :]
+
+
+def _scaled(ctx: PropertyContext) -> Any:
+    return ctx.inputs["X"] * 4.0
+
+
+def _isotropic(n_pairs: int, d: int) -> Any:
+    """Rows ±e_j, each coordinate n_pairs times with both signs: mean 0 and covariance ∝ I."""
+    rows = [s * np.eye(d)[j] for j in range(d) for s in (1.0, -1.0) for _ in range(n_pairs)]
+    return np.array(rows)
+
+
+# --------------------------------------------------------------------------- latent_von_neumann_entropy
+
+
+def _lvn_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> SymbolicProblem:
+    import sympy as sp
+
+    from spec.symbolic import bind, symbols_like
+
+    x = np.asarray(inputs["X"], dtype=np.float64)
+    n, d = x.shape
+    eps = float(params.get("eps", 1e-8))
+    sym = symbols_like("z", x)
+    cols = [[sym[a, k] for a in range(n)] for k in range(d)]
+    if params.get("center", True):
+        cols = [[v - sp.Add(*c) / n for v in c] for c in cols]
+    sig = [[sp.Add(*[cols[k][a] * cols[j][a] for a in range(n)]) / (n - 1) + (eps if k == j else 0)
+            for j in range(d)] for k in range(d)]
+    trace = sp.Add(*[sig[k][k] for k in range(d)])
+    xc = centred(x, bool(params.get("center", True)))
+    sig_val = xc.T @ xc / (n - 1) + eps * np.eye(d)
+    tr_val = float(np.trace(sig_val))
+    lams, vals = first_order_eigenvalues(sig, sig_val, 0.0)  # eigenvalues of Σ; ρ = Σ / tr Σ
+    out = sp.Integer(0)
+    for lam, v in zip(lams, vals, strict=True):
+        if v / max(tr_val, eps) > eps:
+            r = lam / trace
+            out = out - r * sp.log(r)
+    n_clamped = d - sum(1 for v in vals if v / max(tr_val, eps) > eps)
+    if eps > 0:
+        out = out - n_clamped * eps * math.log(eps)
+    return SymbolicProblem({"X": sym}, np.array(out, dtype=object), bind(sym, x))
+
+
+def _lvn_bounds(ctx: PropertyContext) -> None:
+    (s,) = ctx.call()
+    d = ctx.inputs["X"].shape[1]
+    eps = float(ctx.params.get("eps", 1e-8))
+    hi = math.log(d) + d * eps * abs(math.log(eps)) if eps > 0 else math.log(d)
+    assert -ctx.slack() <= float(s) <= hi + ctx.slack(), f"S = {float(s)} outside [0, log D = {math.log(d)}]"
+
+
+def _lvn_isotropic(ctx: PropertyContext) -> None:
+    d = ctx.inputs["X"].shape[1]
+    (s,) = ctx.call(X=_isotropic(1 + ctx.inputs["X"].shape[0] // (2 * d), d) * 2.0, center=True)
+    assert ctx.close(s, math.log(d), factor=2), f"isotropic latents: S = {float(s)} != log D = {math.log(d)}"
+
+
+def _lvn_rank_one(ctx: PropertyContext) -> None:
+    x = ctx.inputs["X"]
+    n, d = x.shape
+    if n < 3:
+        ctx.skip("needs three samples for a centred rank-one set with spread")
+    c = np.resize(np.array([1.0, -1.0, 2.0, 0.0, -2.0]), n)
+    c = c - c.mean() if ctx.dtype == "float64" else c  # centred exactly when the mean is dyadic
+    v = np.zeros(d)
+    v[ctx.rng.integers(d)] = 1.0
+    eps = float(ctx.params.get("eps", 1e-8))
+    center = bool(ctx.params.get("center", True))
+    z = c[:, None] * v[None, :]
+    zc = z - z.mean(axis=0) if center else z
+    s_var = float(np.sum(zc[:, int(np.argmax(v))] ** 2)) / (n - 1)
+    total = s_var + d * eps
+    lam = np.array([(s_var + eps) / total] + [eps / total] * (d - 1))
+    lam = np.maximum(lam, eps)
+    expected = float(np.sum(neumann_terms(lam)))
+    (s,) = ctx.call(X=z)
+    assert ctx.close(s, expected, factor=4), f"rank-one latents: S = {float(s)}, closed form {expected}"
+
+
+register(MethodSpec(
+    id="latent_von_neumann_entropy",
+    family="information",
+    kind="estimator",
+    summary="Von Neumann entropy S = −Σ λ log λ of the trace-normalised latent covariance ρ = Σ/tr Σ, "
+            "Σ = Z_cᵀZ_c/(N−1) + eps·I, eigenvalues clamped at eps (Information Koopman).",
+    papers=(KOOPMAN_2025,),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against="Wenxuan52/InformationKoopman@32f52a1 model/physical_simulation/base.py "
+                        "ROM_BASE.von_neumann_entropy (read via the search tool)",
+        official_code="Wenxuan52/InformationKoopman:model/physical_simulation/base.py",
+        notes="As the code: Z (B, T, H) is flattened to (N = B·T, H) (here the caller passes (N, D)); centring "
+              "over the samples; Σ = ZᵀZ/(N − 1) + eps·I; ρ = Σ / max(tr Σ, eps); λ = clamp(eigvalsh(ρ), min=eps); "
+              "S = −Σ λ log λ (nats). The eps·I and the clamp keep S and its gradient finite for rank-deficient "
+              "latents (the clamped eigenvalues get no gradient). With eps = 0 it is the von Neumann entropy of "
+              "the trace-normalised covariance, log of vendi_score(X − mean, kernel='linear', q=1).",
+        differences=(
+            Difference("eigenvalue convention", "von Neumann entropy of ρ (0 log 0 = 0)",
+                       "Σ + eps·I and λ clamped at eps (vendi-score drops λ <= 0 instead)", "code", "eps"),
+        ),
+    ),
+    inputs=(SAMPLES_X,),
+    params=(CENTER, ParamSpec("eps", 1e-8, Interval(0.0, 1e-2), "added to the covariance diagonal, floor of the "
+                              "trace and of the eigenvalues (0: the plain von Neumann entropy)")),
+    outputs=(OutputSpec("entropy", "the von Neumann entropy in nats, in [0, log D]", scale=LOG_D),),
+    properties=(
+        Property("bounds", "0 <= S <= log D (plus the eps floor)", _lvn_bounds),
+        Property("permutation_invariance", "permuting the samples leaves S unchanged",
+                 _invariant("a permutation of the samples", _rows_permuted)),
+        Property("rotation_invariance", "an orthogonal transform of the features leaves S unchanged",
+                 _invariant("a signed permutation of the features", _rotated)),
+        Property("translation_invariance", "with centring, adding a constant vector leaves S unchanged",
+                 _invariant("a translation", _translated, factor=4)),
+        Property("scale_invariance", "eps = 0: S(cX) = S(X)", _invariant("scaling by 4", _scaled, eps=0.0)),
+        Property("isotropic_maximum", "Σ ∝ I gives S = log D", _lvn_isotropic),
+        Property("rank_one_closed_form", "rank-one latents: S from the eps-regularised closed form", _lvn_rank_one),
+    ),
+    branches=(
+        Branch("rank deficient", "the (centred) samples have rank < min(N, D): eigenvalues clamped at eps",
+               _rank_deficient),
+        Branch("N < D", "fewer samples than features", lambda i, p, o: np.shape(i["X"])[0] < np.shape(i["X"])[1]),
+        Branch("uncentred", "center=False", lambda i, p, o: not p.get("center", True)),
+        Branch("eps = 0", "the plain von Neumann entropy", lambda i, p, o: float(p.get("eps", 1e-8)) == 0.0),
+    ),
+    tolerance=default_tolerance(),
+    derivation=Derivation(_lvn_problem, wrt=("X",),
+                          kinks="eigenvalues of ρ at the clamp eps (no gradient below it); with eps = 0, λ → 0 has "
+                                "an infinite slope. Gradient cases draw well-separated spectra above eps"),
+    degenerate=("N = 1 is a ShapeError (the unbiased covariance divides by N − 1)",
+                "a zero covariance gives ρ = eps·I / max(D·eps, eps) = I/D: S = log D (eps > 0), as the code; "
+                "with eps = 0 and tr Σ = 0, S = 0"),
+))
+
+
+# --------------------------------------------------------------------------- matrix_entropy
+
+
+def _me_bounds(ctx: PropertyContext) -> None:
+    (h,) = ctx.call()
+    assert -ctx.slack() <= float(h) <= 1.0 + ctx.slack(), f"normalised entropy {float(h)} outside [0, 1]"
+
+
+def _me_rank_one(ctx: PropertyContext) -> None:
+    x = ctx.inputs["X"]
+    n, d = x.shape
+    if n < 2:
+        ctx.skip("one sample")
+    v = np.zeros(d)
+    v[ctx.rng.integers(d)] = 1.0
+    c = np.resize(np.array([1.0, -3.0, 2.0, 0.5]), n)
+    (h,) = ctx.call(X=c[:, None] * v[None, :])
+    assert abs(float(h)) <= ctx.slack(2), f"rank-one samples: H = {float(h)} != 0"
+
+
+def _me_isotropic(ctx: PropertyContext) -> None:
+    d = ctx.inputs["X"].shape[1]
+    (h,) = ctx.call(X=_isotropic(1 + ctx.inputs["X"].shape[0] // (2 * d), d) * 0.5)
+    assert ctx.close(h, 1.0, factor=2), f"isotropic samples: H = {float(h)} != 1"
+
+
+def _me_row_scale(ctx: PropertyContext) -> None:
+    if ctx.params.get("center", True):
+        ctx.skip("with centring, rescaling rows moves the mean")
+    x = ctx.inputs["X"]
+    c = np.resize(np.array([2.0, 0.5, 4.0, 1.0]), x.shape[0])
+    (a,) = ctx.call()
+    (b,) = ctx.call(X=x * c[:, None])
+    assert ctx.close(b, a, factor=2), f"not invariant to rescaling the samples: {float(a)} vs {float(b)}"
+
+
+register(MethodSpec(
+    id="matrix_entropy",
+    family="information",
+    kind="estimator",
+    summary="Normalised matrix entropy H = −Σ λ log λ / log D of the spectrum of A/tr A, A = ZᵀZ/N with Z the "
+            "column-centred, row-normalised samples (the Matrix Nuclear-Norm paper's entropy baseline).",
+    papers=(MNN_2024,),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against="MLGroupJLU/MatrixNuclearNorm@da2ce03 code/compute_entropy_time.py (normalize, cal_cov, "
+                        "cal_entropy), read via the search tool",
+        official_code="MLGroupJLU/MatrixNuclearNorm:code/compute_entropy_time.py",
+        notes="As the code: R − mean over the samples (normalize), rows divided by their L2 norm (normalize, then "
+              "F.normalize again in cal_cov: idempotent), A = ZᵀZ/N (D×D), λ = svd(A/tr A) — singular values of a "
+              "PSD matrix are |eigenvalues|, so here λ = |eigvalsh(A/tr A)| — and H = −nansum(λ log λ)/log D, "
+              "where nansum is the convention 0 log 0 = 0. No threshold is needed: λ log λ is continuous at 0. The "
+              "official code runs under torch.no_grad: this is an evaluation metric, not differentiated (the "
+              "accelerated version detaches).",
+        differences=(
+            Difference("zero rows", "rows of the centred samples are normalised",
+                       "a zero row after centring (a duplicate of the mean) divides 0 by 0 in normalize: NaN; here "
+                       "it stays 0 (F.normalize's rule), and samples that are all equal give H = 0", "code", None),
+            Difference("centring", "the paper describes the entropy of the normalised representations",
+                       "the code centres over the tokens before normalising", "code", "center"),
+        ),
+    ),
+    inputs=(SAMPLES_CONST,),
+    params=(CENTER,),
+    outputs=(OutputSpec("entropy", "normalised entropy in [0, 1]"),),
+    properties=(
+        Property("bounds", "0 <= H <= 1", _me_bounds),
+        Property("permutation_invariance", "permuting the samples leaves H unchanged",
+                 _invariant("a permutation of the samples", _rows_permuted)),
+        Property("rotation_invariance", "an orthogonal transform of the features leaves H unchanged",
+                 _invariant("a signed permutation of the features", _rotated)),
+        Property("translation_invariance", "with centring, adding a constant vector leaves H unchanged",
+                 _invariant("a translation", _translated, factor=4)),
+        Property("row_scale_invariance", "without centring, rescaling each sample leaves H unchanged", _me_row_scale),
+        Property("rank_one_zero", "rank-one samples give H = 0", _me_rank_one),
+        Property("isotropic_one", "isotropic samples give H = 1", _me_isotropic),
+    ),
+    branches=(
+        Branch("rank deficient", "the centred samples have rank < min(N, D)", _rank_deficient),
+        Branch("uncentred", "center=False", lambda i, p, o: not p.get("center", True)),
+        Branch("zero row", "a zero row after centring (kept at 0)",
+               lambda i, p, o: bool(np.any(np.all(centred(i["X"], bool(p.get("center", True))) == 0, axis=1)))),
+    ),
+    tolerance=default_tolerance(),
+    degenerate=("D = 1 is a ShapeError (log D = 0)",
+                "all samples equal after centring (or all zero): A = 0, H = 0 (the code: NaN)",
+                "zero rows after centring stay 0 (the code: NaN)"),
+))
+
+
+# --------------------------------------------------------------------------- rankme
+
+
+def _rankme_spectrum(x: Any, params: Mapping[str, Any]) -> Any:
+    a = np.asarray(x, dtype=np.float64)
+    k = min(int(params.get("max_eigenvals", 2048)), *a.shape)
+    if params.get("spectrum", "covariance") == "covariance":
+        s = np.linalg.svd(a - a.mean(axis=0), compute_uv=False) ** 2
+    else:
+        s = np.linalg.svd(a, compute_uv=False)
+    return np.sort(s)[::-1][:k]
+
+
+def _rankme_closed(lam: Any, eps: float) -> float:
+    total = float(np.sum(lam))
+    p = (lam / total if total > 0 else np.zeros_like(lam)) + eps
+    return math.exp(float(np.sum(neumann_terms(p))))
+
+
+def _rankme_bounds(ctx: PropertyContext) -> None:
+    (r,) = ctx.call()
+    x = ctx.inputs["X"]
+    k = min(int(ctx.params.get("max_eigenvals", 2048)), *x.shape)
+    eps = float(ctx.params.get("eps", 1e-7))
+    hi = math.exp(math.log(k) + k * eps * (1.0 + abs(math.log(eps)) if eps > 0 else 0.0))
+    assert 1.0 - ctx.slack() - 1e-6 <= float(r) <= hi + ctx.slack() + ctx.budget.rtol * hi, (
+        f"RankMe {float(r)} outside [1, {k}]")
+
+
+def _rankme_orthogonal(ctx: PropertyContext) -> None:
+    """Orthogonal equal-norm directions: a flat spectrum, RankMe = exp(H(1/m + eps, ...)) by hand."""
+    x = ctx.inputs["X"]
+    n, d = x.shape
+    cov = ctx.params.get("spectrum", "covariance") == "covariance"
+    m = min(d, n // 2) if cov else min(n, d)
+    if m < 1:
+        ctx.skip("too few samples")
+    z = _isotropic(1, m) if cov else np.eye(m)
+    xx = np.zeros((n, d))
+    xx[: z.shape[0], :m] = z
+    k = min(int(ctx.params.get("max_eigenvals", 2048)), n, d)
+    lam = np.zeros(k)
+    lam[: min(m, k)] = 1.0
+    expected = _rankme_closed(lam, float(ctx.params.get("eps", 1e-7)))
+    if cov and z.shape[0] < n:
+        ctx.skip("padding rows would move the mean")
+    (r,) = ctx.call(X=xx)
+    assert ctx.close(r, expected, factor=4), f"flat spectrum of {min(m, k)}: RankMe {float(r)} != {expected}"
+
+
+def _rankme_scale(ctx: PropertyContext) -> None:
+    (a,) = ctx.call()
+    (b,) = ctx.call(X=ctx.inputs["X"] * 0.25)
+    assert ctx.close(b, a, factor=2), f"not invariant to scaling: {float(a)} vs {float(b)}"
+
+
+register(MethodSpec(
+    id="rankme",
+    family="information",
+    kind="estimator",
+    summary="RankMe effective rank exp(−Σ p log p), p = λ/‖λ‖₁ + eps over the top min(max_eigenvals, N, D) "
+            "eigenvalues of the feature covariance (reptrix) or singular values of X (Garrido et al.).",
+    papers=(REPTRIX_GEOMETRY_2025, RANKME_2023),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against="reptrix 0.1.0 (PyPI wheel: reptrix/rankme.py get_rank, get_rankme; reptrix/utils.py "
+                        "get_eigenspectrum) read in full and run side by side through a transcription "
+                        "(tests/information/information_peers.py, checked against the installed package)",
+        official_code="arnab39/reptrix:reptrix/rankme.py",
+        notes="spectrum='covariance' (default, reptrix): features centred over the samples, λ = PCA "
+              "explained_variance_ratio_ (squared singular values of the centred features over their sum), the first "
+              "min(max_eigenvals, N, D) kept; p = λ/Σ|λ| + eps (eps = 1e-7, added after normalising, so Σ p > 1); "
+              "RankMe = exp(−Σ p log p). spectrum='singular' (RankMe paper, Garrido et al.): singular values σ of the "
+              "uncentred X in place of λ. reptrix detaches its input: a metric, not differentiated here either.",
+        differences=(
+            Difference("spectrum", "RankMe (Garrido et al. 2023): singular values of the uncentred embeddings",
+                       "reptrix: eigenvalues of the covariance (σ² of the centred features)", "code", "spectrum"),
+        ),
+    ),
+    inputs=(SAMPLES_CONST,),
+    params=(
+        ParamSpec("spectrum", "covariance", Choice(("covariance", "singular")),
+                  "covariance: σ² of the centred features (reptrix); singular: σ of X (Garrido et al.)"),
+        ParamSpec("eps", 1e-7, Interval(0.0, 1e-2), "added to every normalised eigenvalue (reptrix: 1e-7)"),
+        ParamSpec("max_eigenvals", 2048, IntRange(1, None), "at most this many leading eigenvalues (reptrix: 2048)"),
+    ),
+    outputs=(OutputSpec("rankme", "the effective rank, in [1, min(max_eigenvals, N, D)] up to eps",
+                        scale=Scale("min(max_eigenvals, N, D)", lambda i, p: float(
+                            min(int(p.get("max_eigenvals", 2048)), *np.shape(i["X"]))))),),
+    properties=(
+        Property("bounds", "1 <= RankMe <= min(max_eigenvals, N, D) (up to the eps offset)", _rankme_bounds),
+        Property("permutation_invariance", "permuting the samples leaves RankMe unchanged",
+                 _invariant("a permutation of the samples", _rows_permuted)),
+        Property("rotation_invariance", "an orthogonal transform of the features leaves RankMe unchanged",
+                 _invariant("a signed permutation of the features", _rotated)),
+        Property("scale_invariance", "RankMe(cX) = RankMe(X)", _rankme_scale),
+        Property("flat_spectrum", "m orthogonal equal-norm directions: the closed form with eps", _rankme_orthogonal),
+    ),
+    branches=(
+        Branch("singular spectrum", "spectrum='singular'", lambda i, p, o: p.get("spectrum") == "singular"),
+        Branch("truncated", "max_eigenvals < min(N, D)",
+               lambda i, p, o: int(p.get("max_eigenvals", 2048)) < _min_side(i)),
+        Branch("rank deficient", "the centred samples have rank < min(N, D)", _rank_deficient),
+        Branch("eps = 0", "no offset", lambda i, p, o: float(p.get("eps", 1e-7)) == 0.0),
+    ),
+    tolerance=default_tolerance(),
+    degenerate=("an all-zero spectrum (identical samples, covariance) gives p = eps everywhere: "
+                "RankMe = exp(−k·eps·log eps) (≈ 1), as reptrix up to its 0/0 (NaN there)",),
 ))

@@ -16,4 +16,9 @@ def good_inputs() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     return {
         "vendi_score": ({"X": x, "p": w}, {"q": 2.0}),
         "vendi_score:precomputed": ({"X": k}, {"kernel": "precomputed", "q": 0.5}),
+        "latent_von_neumann_entropy": ({"X": x}, {}),
+        "latent_von_neumann_entropy:wide": ({"X": x[:3]}, {"center": False, "eps": 1e-4}),
+        "matrix_entropy": ({"X": x}, {}),
+        "rankme": ({"X": x}, {}),
+        "rankme:singular": ({"X": x}, {"spectrum": "singular", "max_eigenvals": 3}),
     }

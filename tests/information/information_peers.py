@@ -132,3 +132,43 @@ def get_powerlaw(eigen: Any, trange: Any) -> tuple[Any, Any, Any, Any]:
     except Exception:
         fit_R2_100 = None
     return (alpha, ypred, fit_R2, fit_R2_100)
+
+
+# --------------------------------------------------------------------------- InformationKoopman (torch), MNN (torch)
+
+
+def koopman_von_neumann_entropy(z_seq: Any, center: bool = True, eps: float = 1e-8) -> Any:
+    """Wenxuan52/InformationKoopman@32f52a1 model/physical_simulation/base.py ROM_BASE.von_neumann_entropy."""
+    import torch
+
+    B, T, H = z_seq.shape
+    Z = z_seq.reshape(B * T, H)
+    if center:
+        Z = Z - Z.mean(dim=0, keepdim=True)
+    N = Z.shape[0]
+    Sigma = torch.mm(Z.t(), Z) / (N - 1)
+    Sigma = Sigma + eps * torch.eye(H, device=Z.device, dtype=Z.dtype)
+    trace = torch.trace(Sigma)
+    rho = Sigma / trace.clamp_min(eps)
+    evals = torch.linalg.eigvalsh(rho)
+    evals = evals.clamp_min(eps)
+    S = -(evals * torch.log(evals)).sum()
+    return S
+
+
+def mnn_matrix_entropy(r: Any) -> Any:
+    """MLGroupJLU/MatrixNuclearNorm@da2ce03 code/compute_entropy_time.py: cal_entropy(cal_cov(normalize(r)))."""
+    import math
+
+    import torch
+
+    with torch.no_grad():
+        mean = r.mean(dim=0)
+        R = r - mean
+        norms = torch.norm(R, p=2, dim=1, keepdim=True)
+        R = R / norms
+        Z = torch.nn.functional.normalize(R, dim=1)
+        A = torch.matmul(Z.T, Z) / Z.shape[0]
+        eig_val = torch.svd(A / torch.trace(A))[1]
+        entropy = -(eig_val * torch.log(eig_val)).nansum().item()
+        return entropy / math.log(A.shape[0])

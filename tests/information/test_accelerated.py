@@ -13,6 +13,7 @@ import torch
 
 from accelerated import information as A
 from reference import information as R
+from spec.registry import get
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _calls import good_inputs
@@ -44,7 +45,19 @@ def test_numpy_dtype_preserved(key: str, dtype: Any) -> None:
     assert out.dtype == dtype
 
 
-@pytest.mark.parametrize("key", sorted(CALLS))
+DIFFERENTIABLE = sorted(k for k in CALLS if get(k.split(":")[0]).derivation is not None)
+METRICS = sorted(k for k in CALLS if get(k.split(":")[0]).derivation is None)
+
+
+@pytest.mark.parametrize("key", METRICS)
+def test_metrics_are_detached(key: str) -> None:
+    """Evaluation metrics without a derivation (matrix_entropy, rankme) return a result without gradient."""
+    inputs, kwargs = CALLS[key]
+    args = {k: torch.tensor(v, requires_grad=True) for k, v in inputs.items()}
+    assert not _first(getattr(A, key.split(":")[0])(**args, **kwargs)).requires_grad
+
+
+@pytest.mark.parametrize("key", DIFFERENTIABLE)
 def test_autograd_matches_reference_finite_differences(key: str) -> None:
     inputs, kwargs = CALLS[key]
     method = key.split(":")[0]

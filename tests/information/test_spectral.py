@@ -218,3 +218,100 @@ def test_vendi_gradient_matches_spectral_formula() -> None:
     g = float(v.detach()) * (-(vec @ np.diag(np.log(p)) @ vec.T) - h * np.eye(6)) / np.trace(k)
     assert t.grad is not None
     np.testing.assert_allclose(t.grad.numpy(), g, rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- latent_von_neumann_entropy
+
+
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("eps", [1e-8, 1e-4])
+@pytest.mark.parametrize("shape", [(2, 5, 4), (1, 3, 6), (3, 4, 2)])
+def test_lvn_matches_official_code(shape: tuple[int, int, int], eps: float, center: bool) -> None:
+    """The official torch function (transcribed) on (B, T, H) latents = ours on the flattened (B·T, H)."""
+    z = np.random.default_rng(sum(shape)).normal(size=shape)
+    z[..., -1] = z[..., 0]  # a rank deficiency: an eigenvalue clamped at eps
+    theirs = float(P.koopman_von_neumann_entropy(torch.tensor(z), center=center, eps=eps))
+    flat = z.reshape(-1, shape[-1])
+    assert float(R.latent_von_neumann_entropy(flat, center=center, eps=eps)) == pytest.approx(theirs, rel=1e-12)
+    ours = A.latent_von_neumann_entropy(torch.tensor(flat), center=center, eps=eps)
+    assert float(ours) == pytest.approx(theirs, rel=1e-10, abs=1e-12)
+
+
+def test_lvn_is_log_vendi_of_the_centred_linear_kernel() -> None:
+    """eps = 0: S = log VS_1(Z_c, linear) (the catalogue's cross-check with vendi_score)."""
+    x = np.random.default_rng(0).normal(size=(20, 6)) @ np.diag([3, 2, 1, 1, 0.5, 0.1])
+    s = float(R.latent_von_neumann_entropy(x, eps=0.0))
+    assert s == pytest.approx(math.log(float(R.vendi_score(x - x.mean(axis=0), kernel="linear"))), rel=1e-12)
+    assert s == pytest.approx(math.log(P.score_dual((x - x.mean(0)) / math.sqrt(np.sum((x - x.mean(0)) ** 2) / 20),
+                                                    normalize=False)), rel=1e-11)
+
+
+def test_lvn_closed_forms_and_gradient() -> None:
+    iso = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
+    assert float(R.latent_von_neumann_entropy(iso)) == pytest.approx(math.log(3), rel=1e-14)
+    # dS/dρ = −(log ρ + I); check the chain rule through Σ = ZᵀZ/(N − 1) with eps = 0 by hand
+    z = np.random.default_rng(1).normal(size=(8, 3))
+    z = z - z.mean(axis=0)
+    t = torch.tensor(z, requires_grad=True)
+    A.latent_von_neumann_entropy(t, center=False, eps=0.0).backward()
+    sigma = z.T @ z / 7
+    lam, vec = np.linalg.eigh(sigma / np.trace(sigma))
+    s = -float(np.sum(lam * np.log(lam)))
+    g_sigma = (-(vec @ np.diag(np.log(lam)) @ vec.T) - s * np.eye(3)) / np.trace(sigma)
+    assert t.grad is not None
+    np.testing.assert_allclose(t.grad.numpy(), 2 * z @ g_sigma / 7, rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- matrix_entropy
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_matrix_entropy_matches_official_code(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    r = rng.normal(size=(12, 6)) @ rng.normal(size=(6, 6))
+    theirs = P.mnn_matrix_entropy(torch.tensor(r))
+    assert float(R.matrix_entropy(r)) == pytest.approx(theirs, rel=1e-11)
+    assert float(A.matrix_entropy(torch.tensor(r))) == pytest.approx(theirs, rel=1e-11)
+
+
+def test_matrix_entropy_zero_rows_differ_from_official_nan() -> None:
+    r = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0], [0.0, 3.0], [0.0, -3.0]])
+    with pytest.raises(RuntimeError):  # the official code divides the zero row by 0, then svd fails on NaN
+        P.mnn_matrix_entropy(torch.tensor(r))
+    assert float(R.matrix_entropy(r)) == pytest.approx(1.0)
+    assert float(A.matrix_entropy(r)) == pytest.approx(1.0)
+    assert float(R.matrix_entropy(np.ones((4, 3)))) == 0.0  # all rows equal: A = 0
+
+
+# --------------------------------------------------------------------------- rankme
+
+
+@pytest.mark.parametrize("shape", [(40, 6), (5, 9), (30, 30)])
+@pytest.mark.parametrize("max_eigenvals", [2048, 3])
+def test_rankme_matches_reptrix(shape: tuple[int, int], max_eigenvals: int) -> None:
+    x = np.random.default_rng(shape[0]).normal(size=shape) @ np.diag(np.linspace(3, 0.1, shape[1]))
+    theirs = P.get_rank(P.get_eigenspectrum(x, max_eigenvals=max_eigenvals))
+    assert float(R.rankme(x, max_eigenvals=max_eigenvals)) == pytest.approx(theirs, rel=1e-12)
+    assert float(A.rankme(torch.tensor(x), max_eigenvals=max_eigenvals)) == pytest.approx(theirs, rel=1e-11)
+
+
+def test_rankme_singular_spectrum_garrido() -> None:
+    """RankMe of Garrido et al.: singular values of the uncentred embeddings (closed form on diag X)."""
+    x = np.diag([4.0, 2.0, 1.0, 1.0])
+    s = np.array([4.0, 2.0, 1.0, 1.0])
+    p = s / s.sum() + 1e-7
+    expected = math.exp(-float(np.sum(p * np.log(p))))
+    assert float(R.rankme(x, spectrum="singular")) == pytest.approx(expected, rel=1e-14)
+    assert float(R.rankme(x)) != pytest.approx(expected, rel=1e-3)  # the covariance spectrum differs
+
+
+def test_transcription_matches_installed_reptrix() -> None:
+    pytest.importorskip("sklearn")
+    rankme_mod = pytest.importorskip("reptrix.rankme")
+    alpha_mod = pytest.importorskip("reptrix.alpha")
+    x = np.random.default_rng(0).normal(size=(300, 150)) @ np.diag(np.arange(1, 151) ** -0.8)
+    assert P.get_rank(P.get_eigenspectrum(x)) == pytest.approx(rankme_mod.get_rankme(torch.tensor(x)), rel=1e-10)
+    eig = P.get_eigenspectrum(x)
+    ours = P.get_powerlaw(eig, np.arange(10, 100))
+    theirs = alpha_mod.get_powerlaw(eig, np.arange(10, 100))
+    assert ours[0] == pytest.approx(theirs[0], rel=1e-12) and ours[2] == pytest.approx(theirs[2], rel=1e-10)

@@ -160,3 +160,124 @@ CURATED["vendi_score"] = (
             {"X": _a([[2, 0], [0, 3]]), "p": _a([0.75, 0.25])}, {"kernel": "cosine", "q": 1.0},
             {"vendi": _a(4.0 / 3.0**0.75)}),
 )
+
+
+# --------------------------------------------------------------------------- covariance-spectrum estimators
+
+
+@st.composite
+def _separated_samples(draw: st.DrawFn, dtype: str, center: bool) -> Any:
+    """Gaussian samples (N > D) whose covariance spectrum is well separated (gradient checks)."""
+    d = draw(st.integers(1, 3))
+    n = draw(st.integers(d + 2, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = representable(rng.standard_normal((n, d)) * rng.uniform(0.5, 2.0, size=(1, d)), dtype)
+    z = x - x.mean(axis=0) if center else x
+    assume(_well_separated(np.sort(np.linalg.eigvalsh(z.T @ z))[::-1], min_rel=0.05, gap=0.05))
+    return x
+
+
+def _lvn_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        center = draw(st.booleans(), label="center")
+        eps = draw(st.sampled_from([1e-8, 1e-8, 0.0, 1e-4]), label="eps")
+        if small:
+            x = draw(_separated_samples(dtype, center), label="X")
+        else:
+            d = draw(st.integers(1, 6), label="D")
+            n = draw(st.one_of(st.integers(1, 12), st.integers(1, d)), label="N")
+            x = draw(samples((n, d), dtype), label="X")
+        return Case({"X": x}, {"center": center, "eps": eps}, {"N": x.shape[0], "D": x.shape[1]})
+
+    return build()
+
+
+def _me_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        n = draw(st.integers(1, 12), label="N")
+        d = draw(st.sampled_from([1, 2, 2, 3, 4, 5, 8]), label="D")
+        x = draw(samples((n, d), dtype), label="X")
+        return Case({"X": x}, {"center": draw(st.booleans(), label="center")}, {"N": n, "D": d})
+
+    return build()
+
+
+def _rankme_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        n = draw(st.integers(1, 12), label="N")
+        d = draw(st.integers(1, 8), label="D")
+        x = draw(samples((n, d), dtype), label="X")
+        params = {
+            "spectrum": draw(st.sampled_from(["covariance", "singular"]), label="spectrum"),
+            "eps": draw(st.sampled_from([1e-7, 1e-7, 0.0, 1e-3]), label="eps"),
+            "max_eigenvals": draw(st.sampled_from([2048, 2048, 1, 2, 3, 5]), label="max_eigenvals"),
+        }
+        return Case({"X": x}, params, {"N": n, "D": d})
+
+    return build()
+
+
+CASES["latent_von_neumann_entropy"] = _lvn_case
+CASES["matrix_entropy"] = _me_case
+CASES["rankme"] = _rankme_case
+
+_E3 = 1e-8  # the default eps of latent_von_neumann_entropy
+
+
+def _lvn_closed(lam: list[float], eps: float = _E3) -> Any:
+    """−Σ λ log λ of the clamped, trace-normalised eigenvalues of Σ + eps·I (written out by hand)."""
+    mu = np.array(lam, dtype=np.float64) + eps
+    r = np.maximum(mu / max(float(mu.sum()), eps), eps)
+    return _a(-float(np.sum(r * np.log(r))))
+
+
+CURATED["latent_von_neumann_entropy"] = (
+    Curated("isotropic latents", "rows ±e1, ±e2 (centred, Σ = I/3·2 = (2/3)I): ρ = I/2, S = log 2 exactly (eps·I "
+            "adds the same to both eigenvalues)", {"X": _a([[1, 0], [-1, 0], [0, 1], [0, -1]])}, {},
+            {"entropy": _a(math.log(2))}),
+    Curated("rank-one latents", "rows c·e1 with c = (1, −1, 2, −2): Σ = diag(10/3, 0) + eps·I, ρ = diag(10/3 + eps, "
+            "eps)/(10/3 + 2 eps): S = the two-term closed form (≈ 2e-7, not 0)",
+            {"X": _a([[1, 0], [-1, 0], [2, 0], [-2, 0]])}, {}, {"entropy": _lvn_closed([10 / 3, 0.0])}),
+    Curated("eps = 0, uncentred", "rows e1, e1, e2 without centring: Σ = diag(2, 1)/2, ρ = diag(2/3, 1/3), "
+            "S = log 3 − (2/3) log 2", {"X": _a([[1, 0], [1, 0], [0, 1]])}, {"center": False, "eps": 0.0},
+            {"entropy": _a(math.log(3) - 2 / 3 * math.log(2))}),
+    Curated("identical samples", "all rows equal: Σ = eps·I, ρ = I/D: S = log D (the code's value for a collapsed "
+            "batch)", {"X": _a([[3, -1, 2]] * 4)}, {}, {"entropy": _a(math.log(3))}),
+)
+
+CURATED["matrix_entropy"] = (
+    Curated("isotropic", "rows ±e1, ±e2, ±e3 (mean 0, unit norms): A = I/3, H = log 3 / log 3 = 1",
+            {"X": _a([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])}, {},
+            {"entropy": _a(1.0)}),
+    Curated("rank one", "rows c·v: after centring and normalising ±v, A = vvᵀ, H = 0",
+            {"X": _a([[1, 2], [-1, -2], [3, 6]])}, {}, {"entropy": _a(0.0)}),
+    Curated("two directions 2:1, uncentred", "rows e1, e1, e2: A = diag(2, 1)/3, H = (log 3 − (2/3) log 2)/log 2",
+            {"X": _a([[1, 0], [5, 0], [0, 2]])}, {"center": False},
+            {"entropy": _a((math.log(3) - 2 / 3 * math.log(2)) / math.log(2))}),
+    Curated("zero row after centring", "rows (1, 0), (−1, 0), (0, 0), (0, 3), (0, −3): the mean is 0, the zero row "
+            "stays 0 (the code: NaN); A = diag(2, 2)/5, H = 1", {"X": _a([[1, 0], [-1, 0], [0, 0], [0, 3], [0, -3]])},
+            {}, {"entropy": _a(1.0)}),
+)
+
+
+def _rankme_closed(lam: list[float], eps: float = 1e-7) -> Any:
+    v = np.array(lam, dtype=np.float64)
+    p = v / v.sum() + eps
+    return _a(math.exp(-float(np.sum(p * np.log(p)))))
+
+
+CURATED["rankme"] = (
+    Curated("flat covariance spectrum", "rows ±e1, ±e2 (mean 0): σ² = (2, 2), p = (1/2 + eps, 1/2 + eps): "
+            "exp(−Σ p log p) ≈ 2", {"X": _a([[1, 0], [-1, 0], [0, 1], [0, -1]])}, {},
+            {"rankme": _rankme_closed([2, 2])}),
+    Curated("singular spectrum of the uncentred X", "rows 3e1, 4e2: σ = (4, 3), p = (4/7, 3/7) + eps",
+            {"X": _a([[3, 0], [0, 4]])}, {"spectrum": "singular"}, {"rankme": _rankme_closed([4, 3])}),
+    Curated("centring removes a direction", "rows e1, e2 centred: ±(e1 − e2)/2, σ² = (1/2, 0): p = (1 + eps, eps)",
+            {"X": _a([[1, 0], [0, 1]])}, {}, {"rankme": _rankme_closed([0.5, 0.0])}),
+    Curated("truncation", "diag(3, 2, 1) singular values, max_eigenvals = 2: p over (3, 2) only",
+            {"X": _a([[3, 0, 0], [0, 2, 0], [0, 0, 1]])}, {"spectrum": "singular", "max_eigenvals": 2},
+            {"rankme": _rankme_closed([3, 2])}),
+)

@@ -70,3 +70,104 @@ MUTANTS["vendi_score"] = (
     Mutant("weights_not_sqrt", "weights applied as K ⊙ p pᵀ instead of K ⊙ √p √pᵀ", _vendi("weights_not_sqrt")),
     Mutant("zero_row_nan", "cosine kernel divides zero rows by their zero norm (NaN)", _vendi("zero_row_nan")),
 )
+
+
+# --------------------------------------------------------------------------- covariance-spectrum estimators
+
+
+def _xlogx(v: Any) -> Any:
+    return np.where(v > 0, v * np.log(np.where(v > 0, v, 1.0)), 0.0)
+
+
+def _lvn(bug: str) -> Callable[..., Any]:
+    def latent_von_neumann_entropy(X: Any, *, center: bool = True, eps: float = 1e-8) -> Any:
+        fn = "latent_von_neumann_entropy"
+        check_params(fn, center=center, eps=eps)
+        x = sample_matrix(fn, "X", X)
+        n, d = x.shape
+        if n < 2:
+            from spec.errors import ShapeError
+
+            raise ShapeError(fn, "X", "at least 2 samples", f"shape {x.shape}")
+        z = x - x.mean(axis=0) if center and bug != "no_centering" else x
+        sigma = z.T @ z / (n if bug == "biased_covariance" else n - 1) + eps * np.eye(d)
+        tr = max(float(np.trace(sigma)), eps)
+        if tr == 0:
+            return np.asarray(0.0)
+        lam = np.linalg.eigvalsh(sigma / tr)
+        lam = np.maximum(lam, 0.0 if bug == "clamp_zero" else eps)
+        h = -float(np.sum(_xlogx(lam)))
+        return np.asarray(h / math.log(2) if bug == "log2" else h)
+
+    return latent_von_neumann_entropy
+
+
+def _me(bug: str) -> Callable[..., Any]:
+    def matrix_entropy(X: Any, *, center: bool = True) -> Any:
+        fn = "matrix_entropy"
+        check_params(fn, center=center)
+        x = sample_matrix(fn, "X", X)
+        n, d = x.shape
+        if d < 2:
+            from spec.errors import ShapeError
+
+            raise ShapeError(fn, "X", "at least 2 features", f"shape {x.shape}")
+        z = x - x.mean(axis=0) if center else x
+        if bug != "no_row_normalisation":
+            norms = np.linalg.norm(z, axis=1)
+            z = z / np.where(norms > 0, norms, 1.0)[:, None]
+        a = z.T @ z / n
+        tr = float(np.trace(a))
+        if tr == 0:
+            return np.asarray(0.0)
+        h = -float(np.sum(_xlogx(np.abs(np.linalg.eigvalsh(a / tr)))))
+        if bug == "not_normalised":
+            return np.asarray(h)
+        return np.asarray(h / math.log(max(n, 2) if bug == "log_n" else d))
+
+    return matrix_entropy
+
+
+def _rankme(bug: str) -> Callable[..., Any]:
+    def rankme(X: Any, *, spectrum: str = "covariance", eps: float = 1e-7, max_eigenvals: int = 2048) -> Any:
+        fn = "rankme"
+        check_params(fn, spectrum=spectrum, eps=eps, max_eigenvals=max_eigenvals)
+        x = sample_matrix(fn, "X", X)
+        k = min(max_eigenvals, *x.shape) if bug != "no_truncation" else min(x.shape)
+        if spectrum == "covariance" and bug != "singular_always":
+            c = x if bug == "uncentred" else x - x.mean(axis=0)
+            lam = np.linalg.svd(c, compute_uv=False) ** 2
+        else:
+            lam = np.linalg.svd(x, compute_uv=False)
+        lam = np.sort(lam)[::-1][:k]
+        if bug == "eps_before_normalising":
+            p = (lam + eps) / np.sum(lam + eps)
+        else:
+            total = float(np.sum(lam))
+            p = (lam / total if total > 0 else np.zeros_like(lam)) + eps
+        return np.asarray(math.exp(-float(np.sum(_xlogx(p)))))
+
+    return rankme
+
+
+MUTANTS["latent_von_neumann_entropy"] = (
+    Mutant("no_centering", "center=True is ignored (the raw second moment)", _lvn("no_centering")),
+    Mutant("biased_covariance", "Σ = ZᵀZ/N instead of the code's unbiased /(N − 1) (visible against eps)",
+           _lvn("biased_covariance")),
+    Mutant("clamp_zero", "eigenvalues clamped at 0 (vendi-style drop) instead of eps", _lvn("clamp_zero")),
+    Mutant("log2", "entropy in bits instead of nats", _lvn("log2")),
+)
+MUTANTS["matrix_entropy"] = (
+    Mutant("not_normalised", "−Σ λ log λ without the division by log D", _me("not_normalised")),
+    Mutant("log_n", "normalised by log N (tokens) instead of log D (features)", _me("log_n")),
+    Mutant("no_row_normalisation", "A = ZᵀZ/N of the centred rows without L2-normalising them",
+           _me("no_row_normalisation")),
+)
+MUTANTS["rankme"] = (
+    Mutant("eps_before_normalising", "p = (λ + eps)/Σ(λ + eps) instead of λ/Σλ + eps",
+           _rankme("eps_before_normalising")),
+    Mutant("singular_always", "spectrum='covariance' ignored: singular values of the uncentred X",
+           _rankme("singular_always")),
+    Mutant("uncentred", "covariance spectrum without centring the features", _rankme("uncentred")),
+    Mutant("no_truncation", "max_eigenvals ignored", _rankme("no_truncation")),
+)
