@@ -16,7 +16,7 @@ from accelerated.information._spectral import check_samples, check_weights, keep
 from spec.errors import ShapeError
 from spec.validate import check_params
 
-__all__ = ["latent_von_neumann_entropy", "matrix_entropy", "rankme", "vendi_score"]
+__all__ = ["eigenspectrum", "latent_von_neumann_entropy", "matrix_entropy", "rankme", "vendi_score"]
 
 
 def _prescale(x: Array, kernel: str, xp: Any) -> Array:
@@ -124,3 +124,20 @@ def rankme(X: Array, *, spectrum: str = "covariance", eps: float = 1e-7, max_eig
     total = xp.sum(xp.abs(lam))
     p = lam / xp.where(total > 0, total, xp.ones_like(total)) + eps
     return from_compute(xp.exp(-xp.sum(xlogy(p, p, xp))), X, xp)
+
+
+def eigenspectrum(X: Array, *, max_eigenvals: int = 2048) -> Array:
+    """PCA explained-variance ratios (metric helper: detached); see :func:`reference.information.eigenspectrum`."""
+    fn = "eigenspectrum"
+    xp = namespace(X)
+    check_params(fn, max_eigenvals=max_eigenvals)
+    n, d = check_samples(fn, "X", X, xp)
+    x = detach(to_compute(X, xp))
+    x = x - xp.mean(x, axis=0, keepdims=True)
+    top = xp.max(xp.abs(x))
+    x = x / xp.where(top > 0, top, xp.ones_like(top))
+    s = xp.linalg.svdvals(x)
+    lam = s * s
+    total = xp.sum(lam)
+    ratios = lam / xp.where(total > 0, total, xp.ones_like(total))
+    return from_compute(ratios[: min(max_eigenvals, n, d)], X, xp)

@@ -20,6 +20,7 @@ from spec.errors import ShapeError
 from spec.validate import check_params
 
 __all__: list[str] = [
+    "eigenspectrum",
     "latent_von_neumann_entropy",
     "matrix_entropy",
     "rankme",
@@ -209,3 +210,33 @@ def rankme(X: npt.ArrayLike, *, spectrum: str = "covariance", eps: float = 1e-7,
     total = float(np.sum(np.abs(lam)))
     p = (lam / total if total > 0 else np.zeros_like(lam)) + eps
     return np.asarray(math.exp(float(-np.sum(xlogy(p, p)))), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- eigenspectrum
+
+
+def eigenspectrum(X: npt.ArrayLike, *, max_eigenvals: int = 2048) -> F64:
+    r"""PCA explained-variance ratios of the samples (reptrix's ``get_eigenspectrum``).
+
+    .. math:: r_i = \frac{\sigma_i^2}{\sum_j \sigma_j^2},\quad i = 1..k,\ k = \min(\text{max\_eigenvals}, N, D)
+
+    with ``σ`` the singular values (descending) of the centred samples ``X − mean``: the covariance
+    eigenvalues over the total variance of *every* component (sklearn's ``explained_variance_ratio_`` with
+    ``svd_solver='full'``), truncated to ``k``. Identical samples give zeros (sklearn: NaN).
+
+    Paper: "Tracing the Representation Geometry of Language Models from Pretraining to Post-training"
+    (2025, arXiv:2509.23024), through reptrix 0.1.0 ``reptrix/utils.py``.
+
+    Papers:
+
+    - Tracing the Representation Geometry of Language Models from Pretraining to Post-training
+      (2025, arXiv:2509.23024)
+    """
+    fn = "eigenspectrum"
+    check_params(fn, max_eigenvals=max_eigenvals)
+    x = sample_matrix(fn, "X", X)
+    k = min(max_eigenvals, *x.shape)
+    lam = np.sort(np.linalg.svd(x - x.mean(axis=0, keepdims=True), compute_uv=False) ** 2)[::-1]
+    total = float(np.sum(lam))
+    ratios = lam / total if total > 0 else np.zeros_like(lam)
+    return np.asarray(ratios[:k], dtype=np.float64)

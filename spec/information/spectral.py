@@ -705,3 +705,88 @@ register(MethodSpec(
     degenerate=("an all-zero spectrum (identical samples, covariance) gives p = eps everywhere: "
                 "RankMe = exp(−k·eps·log eps) (≈ 1), as reptrix up to its 0/0 (NaN there)",),
 ))
+
+
+# --------------------------------------------------------------------------- eigenspectrum
+
+
+def _k_of(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> int:
+    return int(min(int(params.get("max_eigenvals", 2048)), *np.shape(inputs["X"])))
+
+
+def _es_shape(ctx: PropertyContext) -> None:
+    (r,) = ctx.call()
+    k = _k_of(ctx.inputs, ctx.params)
+    assert r.shape == (k,), f"shape {r.shape}, expected ({k},)"
+    s = ctx.slack(2)
+    assert np.all(r >= -s) and np.all(np.diff(r) <= s), f"not non-negative and non-increasing: {r}"
+    total = float(np.sum(r))
+    assert total <= 1.0 + k * s, f"ratios sum to {total} > 1"
+    x = centred(ctx.inputs["X"], True)
+    sv = np.linalg.svd(x, compute_uv=False)
+    rank = int(np.sum(sv > 1e-9 * sv[0])) if sv.size and sv[0] > 0 else 0
+    if 0 < rank <= k:
+        assert abs(total - 1.0) <= k * s, f"all the variance is kept (rank {rank} <= {k}) but the sum is {total}"
+
+
+def _es_isotropic(ctx: PropertyContext) -> None:
+    d = ctx.inputs["X"].shape[1]
+    (r,) = ctx.call(X=_isotropic(1 + ctx.inputs["X"].shape[0] // (2 * d), d), max_eigenvals=2048)
+    assert ctx.close(r, np.full(d, 1.0 / d), factor=2), f"isotropic samples: {r} != 1/D"
+
+
+def _es_invariant(name: str, transform: Any) -> Any:
+    def check(ctx: PropertyContext) -> None:
+        x2 = transform(ctx)
+        if not fits(x2, ctx.dtype):
+            ctx.skip("the transformed samples are not exact in this dtype")
+        (a,) = ctx.call()
+        (b,) = ctx.call(X=x2)
+        assert ctx.close(b, a, factor=4), f"not invariant to {name}: {a} vs {b}"
+
+    return check
+
+
+register(MethodSpec(
+    id="eigenspectrum",
+    family="information",
+    kind="helper",
+    summary="PCA explained-variance ratios of the centred samples: the k = min(max_eigenvals, N, D) largest "
+            "covariance eigenvalues over the total variance, descending (reptrix get_eigenspectrum).",
+    papers=(REPTRIX_GEOMETRY_2025,),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against="reptrix 0.1.0 reptrix/utils.py get_eigenspectrum (PCA(n_components=min(max_eigenvals, N, D), "
+                        "svd_solver='full').explained_variance_ratio_), run side by side through the transcription in "
+                        "tests/information/information_peers.py (checked against the installed package with sklearn)",
+        official_code="arnab39/reptrix:reptrix/utils.py",
+        notes="Features centred over the samples; λ = σ² of the centred features; ratios λ_i / Σ_all λ (the total "
+              "variance of every component, before truncation, as sklearn), the first k in descending order. "
+              "Identical samples (zero variance) give zeros (sklearn: 0/0 = NaN). A metric helper: not differentiated.",
+    ),
+    inputs=(SAMPLES_CONST,),
+    params=(ParamSpec("max_eigenvals", 2048, IntRange(1, None), "at most this many leading ratios (reptrix: 2048)"),),
+    outputs=(OutputSpec("ratios", "explained-variance ratios, descending, shape (min(max_eigenvals, N, D),)",
+                        shape=("k",)),),
+    properties=(
+        Property("simplex_prefix", "ratios are non-negative, non-increasing, sum to <= 1 (= 1 when k >= rank)",
+                 _es_shape),
+        Property("permutation_invariance", "permuting the samples leaves the ratios unchanged",
+                 _es_invariant("a permutation of the samples", _rows_permuted)),
+        Property("rotation_invariance", "an orthogonal transform of the features leaves the ratios unchanged",
+                 _es_invariant("a signed permutation of the features", _rotated)),
+        Property("translation_invariance", "adding a constant vector leaves the ratios unchanged",
+                 _es_invariant("a translation", _translated)),
+        Property("scale_invariance", "scaling the samples leaves the ratios unchanged",
+                 _es_invariant("scaling by 4", _scaled)),
+        Property("isotropic_uniform", "isotropic samples: every ratio is 1/D", _es_isotropic),
+    ),
+    branches=(
+        Branch("truncated", "max_eigenvals < min(N, D): the ratios sum to < 1",
+               lambda i, p, o: int(p.get("max_eigenvals", 2048)) < _min_side(i)),
+        Branch("rank deficient", "the centred samples have rank < min(N, D)", _rank_deficient),
+        Branch("N < D", "fewer samples than features", lambda i, p, o: np.shape(i["X"])[0] < np.shape(i["X"])[1]),
+    ),
+    tolerance=default_tolerance(),
+    degenerate=("identical samples: all ratios 0 (sklearn: NaN)",),
+))

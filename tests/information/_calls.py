@@ -20,5 +20,6 @@ def good_inputs() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         "latent_von_neumann_entropy:wide": ({"X": x[:3]}, {"center": False, "eps": 1e-4}),
         "matrix_entropy": ({"X": x}, {}),
         "rankme": ({"X": x}, {}),
+        "eigenspectrum": ({"X": x}, {"max_eigenvals": 3}),
         "rankme:singular": ({"X": x}, {"spectrum": "singular", "max_eigenvals": 3}),
     }

@@ -315,3 +315,23 @@ def test_transcription_matches_installed_reptrix() -> None:
     ours = P.get_powerlaw(eig, np.arange(10, 100))
     theirs = alpha_mod.get_powerlaw(eig, np.arange(10, 100))
     assert ours[0] == pytest.approx(theirs[0], rel=1e-12) and ours[2] == pytest.approx(theirs[2], rel=1e-10)
+
+
+# --------------------------------------------------------------------------- eigenspectrum
+
+
+@pytest.mark.parametrize("shape", [(40, 6), (5, 9), (30, 30)])
+@pytest.mark.parametrize("max_eigenvals", [2048, 3, 1])
+def test_eigenspectrum_matches_reptrix(shape: tuple[int, int], max_eigenvals: int) -> None:
+    x = np.random.default_rng(shape[1]).normal(size=shape) @ np.diag(np.linspace(2, 0.2, shape[1])) + 3.0
+    theirs = P.get_eigenspectrum(x, max_eigenvals=max_eigenvals)
+    np.testing.assert_allclose(R.eigenspectrum(x, max_eigenvals=max_eigenvals), theirs, rtol=1e-11, atol=1e-15)
+    np.testing.assert_allclose(A.eigenspectrum(torch.tensor(x), max_eigenvals=max_eigenvals).numpy(), theirs,
+                               rtol=1e-10, atol=1e-15)
+
+
+def test_eigenspectrum_transcription_matches_sklearn() -> None:
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    x = np.random.default_rng(0).normal(size=(20, 7))
+    pca = decomposition.PCA(n_components=4, svd_solver="full").fit(x - x.mean(axis=0))
+    np.testing.assert_allclose(P.get_eigenspectrum(x, max_eigenvals=4), pca.explained_variance_ratio_, rtol=1e-12)

@@ -281,3 +281,29 @@ CURATED["rankme"] = (
             {"X": _a([[3, 0, 0], [0, 2, 0], [0, 0, 1]])}, {"spectrum": "singular", "max_eigenvals": 2},
             {"rankme": _rankme_closed([3, 2])}),
 )
+
+
+def _es_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        n = draw(st.integers(1, 12), label="N")
+        d = draw(st.integers(1, 8), label="D")
+        x = draw(samples((n, d), dtype), label="X")
+        k = draw(st.sampled_from([2048, 2048, 1, 2, 3, 5]), label="max_eigenvals")
+        return Case({"X": x}, {"max_eigenvals": k}, {"N": n, "D": d})
+
+    return build()
+
+
+CASES["eigenspectrum"] = _es_case
+CURATED["eigenspectrum"] = (
+    Curated("isotropic", "rows ±e1, ±e2, ±e3: σ² equal, ratios (1/3, 1/3, 1/3)",
+            {"X": _a([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])}, {},
+            {"ratios": _a([1 / 3, 1 / 3, 1 / 3])}),
+    Curated("truncated: the total is over every component", "rows ±3e1, ±2e2, ±e3: σ² ∝ (9, 4, 1), "
+            "max_eigenvals = 2: (9/14, 4/14), summing to 13/14",
+            {"X": _a([[3, 0, 0], [-3, 0, 0], [0, 2, 0], [0, -2, 0], [0, 0, 1], [0, 0, -1]])}, {"max_eigenvals": 2},
+            {"ratios": _a([9 / 14, 4 / 14])}),
+    Curated("identical samples", "zero variance: ratios 0 (sklearn: NaN)", {"X": _a([[1, 2], [1, 2], [1, 2]])}, {},
+            {"ratios": _a([0.0, 0.0])}),
+)

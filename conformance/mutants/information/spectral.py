@@ -171,3 +171,27 @@ MUTANTS["rankme"] = (
     Mutant("uncentred", "covariance spectrum without centring the features", _rankme("uncentred")),
     Mutant("no_truncation", "max_eigenvals ignored", _rankme("no_truncation")),
 )
+
+
+def _es(bug: str) -> Callable[..., Any]:
+    def eigenspectrum(X: Any, *, max_eigenvals: int = 2048) -> Any:
+        fn = "eigenspectrum"
+        check_params(fn, max_eigenvals=max_eigenvals)
+        x = sample_matrix(fn, "X", X)
+        k = min(max_eigenvals, *x.shape)
+        c = x if bug == "uncentred" else x - x.mean(axis=0)
+        lam = np.sort(np.linalg.svd(c, compute_uv=False) ** 2)[::-1]
+        if bug == "ascending":
+            lam = lam[::-1]
+        total = float(np.sum(lam[:k] if bug == "truncated_total" else lam))
+        return np.asarray((lam / total if total > 0 else np.zeros_like(lam))[:k])
+
+    return eigenspectrum
+
+
+MUTANTS["eigenspectrum"] = (
+    Mutant("truncated_total", "ratios over the sum of the kept eigenvalues (renormalised after truncation)",
+           _es("truncated_total")),
+    Mutant("uncentred", "second moments of the uncentred samples", _es("uncentred")),
+    Mutant("ascending", "ascending order (eigvalsh's) instead of descending", _es("ascending")),
+)
