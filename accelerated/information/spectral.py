@@ -13,10 +13,10 @@ from typing import Any
 
 from accelerated._xp import Array, detach, from_compute, namespace, to_compute, xlogy
 from accelerated.information._spectral import check_samples, check_weights, keep_mask, renyi, rtol_for
-from spec.errors import ShapeError
-from spec.validate import check_params
+from spec.errors import DomainError, ParameterError, ShapeError
+from spec.validate import check_params, checked
 
-__all__ = ["eigenspectrum", "latent_von_neumann_entropy", "matrix_entropy", "rankme", "vendi_score"]
+__all__ = ["alpha_req", "eigenspectrum", "latent_von_neumann_entropy", "matrix_entropy", "rankme", "vendi_score"]
 
 
 def _prescale(x: Array, kernel: str, xp: Any) -> Array:
@@ -141,3 +141,34 @@ def eigenspectrum(X: Array, *, max_eigenvals: int = 2048) -> Array:
     total = xp.sum(lam)
     ratios = lam / xp.where(total > 0, total, xp.ones_like(total))
     return from_compute(ratios[: min(max_eigenvals, n, d)], X, xp)
+
+
+def alpha_req(X: Array, *, fit_start: int = 10, fit_stop: int = 100, max_eigenvals: int = 2048) -> Array:
+    """α-ReQ power-law decay (metric: detached); see :func:`reference.information.alpha_req`."""
+    fn = "alpha_req"
+    xp = namespace(X)
+    check_params(fn, fit_start=fit_start, fit_stop=fit_stop, max_eigenvals=max_eigenvals)
+    if fit_stop <= fit_start + 1:
+        raise ParameterError(fn, "fit_stop", f"an int > fit_start + 1 = {fit_start + 1}", repr(fit_stop))
+    n, d = check_samples(fn, "X", X, xp)
+    k = min(max_eigenvals, n, d)
+    stop = min(fit_stop, k)
+    if stop - fit_start < 2:
+        raise ShapeError(fn, "X", f"at least fit_start + 2 = {fit_start + 2} eigenvalues (min(max_eigenvals, N, D))",
+                         f"shape {(n, d)}, {k} eigenvalues")
+    x = detach(to_compute(X, xp))
+    x = x - xp.mean(x, axis=0, keepdims=True)
+    top = xp.max(xp.abs(x))
+    x = x / xp.where(top > 0, top, xp.ones_like(top))
+    s = xp.linalg.svdvals(x)
+    lam = s * s
+    seg = lam[fit_start:stop]
+    if checked() and not bool(xp.all(seg > rtol_for(None, n, d, lam.dtype, xp) * lam[0])):
+        raise DomainError(fn, "X", "nonzero eigenvalues in the fit range", "a zero eigenvalue (log = -inf)")
+    y = xp.log(seg / xp.sum(lam))
+    r = xp.astype(xp.arange(fit_start, stop), lam.dtype) + 1.0
+    u = -xp.log(r)
+    w = 1.0 / r
+    sw, swu, swy = xp.sum(w), xp.sum(w * u), xp.sum(w * y)
+    swuu, swuy = xp.sum(w * u * u), xp.sum(w * u * y)
+    return from_compute((sw * swuy - swu * swy) / (sw * swuu - swu * swu), X, xp)

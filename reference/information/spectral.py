@@ -16,10 +16,11 @@ import numpy.typing as npt
 
 from reference._math import F64, xlogy
 from reference.information._spectral import default_rtol, keep_mask, renyi, sample_matrix, weights
-from spec.errors import ShapeError
+from spec.errors import DomainError, ParameterError, ShapeError
 from spec.validate import check_params
 
 __all__: list[str] = [
+    "alpha_req",
     "eigenspectrum",
     "latent_von_neumann_entropy",
     "matrix_entropy",
@@ -240,3 +241,51 @@ def eigenspectrum(X: npt.ArrayLike, *, max_eigenvals: int = 2048) -> F64:
     total = float(np.sum(lam))
     ratios = lam / total if total > 0 else np.zeros_like(lam)
     return np.asarray(ratios[:k], dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- alpha_req
+
+
+def alpha_req(X: npt.ArrayLike, *, fit_start: int = 10, fit_stop: int = 100, max_eigenvals: int = 2048) -> F64:
+    r"""α-ReQ: the power-law decay exponent of the covariance eigenspectrum (reptrix ``get_powerlaw``).
+
+    With ``λ = eigenspectrum(X, max_eigenvals)`` (explained-variance ratios, descending) and the 0-based
+    indices ``i = fit_start … min(fit_stop, k) − 1``: ``y_i = log λ_i``, ``u_i = −log(i + 1)``,
+    ``w_i = 1/(i + 1)``; ``log λ ≈ α u + c`` by weighted least squares,
+
+    .. math:: \alpha = \frac{\sum w \sum w u y - \sum w u \sum w y}{\sum w \sum w u^2 - (\sum w u)^2}
+
+    An exact power law ``λ_i ∝ i^{-α}`` gives ``α``; scaling ``X`` moves only the intercept. Needs at least two
+    eigenvalues in the range (ShapeError), all of them nonzero (DomainError: a zero's log is −inf; zero means
+    at most ``max(N, D)·ε`` of the largest).
+
+    Paper: "Tracing the Representation Geometry of Language Models from Pretraining to Post-training"
+    (2025, arXiv:2509.23024). Official code: reptrix 0.1.0 ``reptrix/alpha.py`` (default fit range
+    ``arange(10, 100)``). Differences: reptrix increments a caller's fit-range array in place, indexes past
+    short spectra (here clipped to ``k``) and computes the weights in float32.
+
+    Papers:
+
+    - Tracing the Representation Geometry of Language Models from Pretraining to Post-training
+      (2025, arXiv:2509.23024)
+    """
+    fn = "alpha_req"
+    check_params(fn, fit_start=fit_start, fit_stop=fit_stop, max_eigenvals=max_eigenvals)
+    if fit_stop <= fit_start + 1:
+        raise ParameterError(fn, "fit_stop", f"an int > fit_start + 1 = {fit_start + 1}", repr(fit_stop))
+    x = sample_matrix(fn, "X", X)
+    k = min(max_eigenvals, *x.shape)
+    stop = min(fit_stop, k)
+    if stop - fit_start < 2:
+        raise ShapeError(fn, "X", f"at least fit_start + 2 = {fit_start + 2} eigenvalues (min(max_eigenvals, N, D))",
+                         f"shape {x.shape}, {k} eigenvalues")
+    lam = np.sort(np.linalg.svd(x - x.mean(axis=0, keepdims=True), compute_uv=False) ** 2)[::-1]
+    seg = lam[fit_start:stop]
+    if not np.all(seg > default_rtol(*x.shape) * lam[0]):
+        raise DomainError(fn, "X", "nonzero eigenvalues in the fit range", "a zero eigenvalue (log = -inf)")
+    y = np.log(seg / float(np.sum(lam)))
+    r = np.arange(fit_start, stop, dtype=np.float64) + 1.0
+    u, w = -np.log(r), 1.0 / r
+    sw, swu, swy = float(np.sum(w)), float(np.sum(w * u)), float(np.sum(w * y))
+    swuu, swuy = float(np.sum(w * u * u)), float(np.sum(w * u * y))
+    return np.asarray((sw * swuy - swu * swy) / (sw * swuu - swu * swu), dtype=np.float64)

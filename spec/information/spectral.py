@@ -31,6 +31,7 @@ from spec.information._common import (
 )
 from spec.model import (
     Branch,
+    Budget,
     Choice,
     Derivation,
     Difference,
@@ -789,4 +790,118 @@ register(MethodSpec(
     ),
     tolerance=default_tolerance(),
     degenerate=("identical samples: all ratios 0 (sklearn: NaN)",),
+))
+
+
+# --------------------------------------------------------------------------- alpha_req
+
+
+def _fit_points(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(ranks, explained-variance ratios) of the fit, from the definition."""
+    x = centred(inputs["X"], True)
+    k = _k_of(inputs, params)
+    lam = np.sort(np.linalg.svd(x, compute_uv=False) ** 2)[::-1]
+    total = float(np.sum(lam))
+    ratios = (lam / total)[:k] if total > 0 else np.zeros(k)
+    start, stop = int(params.get("fit_start", 10)), min(int(params.get("fit_stop", 100)), k)
+    return np.arange(start, stop) + 1.0, ratios[start:stop]
+
+
+def _alpha_power_law(ctx: PropertyContext) -> None:
+    """An exact power law λ_i ∝ i^(−α): columns ±c_i e_i with c_i = i^(−α/2) recover α."""
+    d = ctx.inputs["X"].shape[1]
+    start = int(ctx.params.get("fit_start", 10))
+    if d < start + 2:
+        ctx.skip("fewer features than fit_start + 2")
+    # α = 0 (a flat spectrum) is the only power law exact in 16 bits; float32 rounds c_i by 6e-8 (α moves by less
+    # than its budget)
+    alpha = float(ctx.rng.choice([0.5, 1.0, 1.5])) if ctx.dtype in ("float64", "float32") else 0.0
+    c = (np.arange(1, d + 1, dtype=np.float64)) ** (-alpha / 2)
+    x = np.vstack([np.diag(c), -np.diag(c)])
+    (a,) = ctx.call(X=x, max_eigenvals=2048)
+    assert ctx.close(a, alpha, factor=8), f"exact power law of exponent {alpha}: alpha_req {float(a)}"
+
+
+def _alpha_scale(ctx: PropertyContext) -> None:
+    (a,) = ctx.call()
+    (b,) = ctx.call(X=ctx.inputs["X"] * 4.0)
+    assert ctx.close(b, a, factor=4), f"not invariant to scaling: {float(a)} vs {float(b)}"
+
+
+def _alpha_scale_of(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    start = int(params.get("fit_start", 10))
+    stop = min(int(params.get("fit_stop", 100)), _k_of(inputs, params))
+    if stop - start < 2:
+        return 1.0
+    x = centred(inputs["X"], True)
+    sv = np.sort(np.linalg.svd(x, compute_uv=False))[::-1]
+    last = float(sv[stop - 1]) if sv.size >= stop else 0.0
+    cond = float(sv[0]) / last if last > 0 else 1.0
+    return max(1.0, cond / math.log(stop / (start + 1.0)))
+
+
+#: α is a slope over log ranks: an SVD computes σ_i with a relative error of about ε·σ_1/σ_i, which moves α by
+#: about that over the log-rank span of the fit.
+ALPHA_SCALE = Scale("max(1, (σ_1 / σ_last) / log(r_last / r_first)): the conditioning of the last fitted singular "
+                    "value over the log-rank span of the fit", _alpha_scale_of)
+
+
+register(MethodSpec(
+    id="alpha_req",
+    family="information",
+    kind="estimator",
+    summary="α-ReQ: the power-law decay α of the covariance eigenspectrum, log λ_i = −α log i + c fitted by "
+            "least squares with weights 1/i over the ranks fit_start+1..fit_stop (reptrix get_powerlaw).",
+    papers=(REPTRIX_GEOMETRY_2025,),
+    provenance=Provenance(
+        confidence="verified-code",
+        checked_against="reptrix 0.1.0 reptrix/alpha.py get_powerlaw and get_alpha (fit_range=None → arange(10, "
+                        "100)), run side by side through the transcription in tests/information/information_peers.py "
+                        "(checked against the installed package)",
+        official_code="arnab39/reptrix:reptrix/alpha.py",
+        notes="λ = eigenspectrum(X, max_eigenvals) (explained-variance ratios, descending); over the 0-based indices "
+              "i = fit_start .. min(fit_stop, k) − 1, y = log λ_i, u = −log(i + 1), weights w = 1/(i + 1); the "
+              "weighted least-squares slope α = (Σw·Σwuy − Σwu·Σwy)/(Σw·Σwu² − (Σwu)²) (reptrix: "
+              "np.linalg.solve of the normal equations). Scale-invariant (only the intercept moves). A metric: "
+              "not differentiated. The fitted spectrum and reptrix's R² values are not returned.",
+        differences=(
+            Difference("fit range", "α from the tail of the spectrum (ranks 11..100)",
+                       "reptrix increments the caller's fit_range array in place (repeated calls with one array "
+                       "shift the fit); here the range is never mutated", "paper", None),
+            Difference("short spectra", "k >= fit_stop eigenvalues", "reptrix indexes past the end (IndexError) when "
+                       "k < fit_stop; here the fit stops at k", "paper", "fit_stop"),
+            Difference("weight precision", "weights 1/i", "reptrix computes the weights in float32 "
+                       "(trange.astype(np.float32)); here in the computation dtype (relative change ~1e-8)",
+                       "paper", None),
+        ),
+    ),
+    inputs=(SAMPLES_CONST,),
+    params=(
+        ParamSpec("fit_start", 10, IntRange(0, None), "first 0-based eigenvalue index of the fit (reptrix: 10)"),
+        ParamSpec("fit_stop", 100, IntRange(2, None), "one past the last index (reptrix: 100), clipped to k"),
+        ParamSpec("max_eigenvals", 2048, IntRange(1, None), "at most this many leading eigenvalues (reptrix: 2048)"),
+    ),
+    outputs=(OutputSpec("alpha", "the power-law exponent α", scale=ALPHA_SCALE),),
+    properties=(
+        Property("power_law", "an exact power-law spectrum i^(−α) gives α", _alpha_power_law),
+        Property("scale_invariance", "α(cX) = α(X)", _alpha_scale),
+        Property("rotation_invariance", "an orthogonal transform of the features leaves α unchanged",
+                 _invariant("a signed permutation of the features", _rotated, factor=4)),
+        Property("permutation_invariance", "permuting the samples leaves α unchanged",
+                 _invariant("a permutation of the samples", _rows_permuted, factor=4)),
+    ),
+    # float32: the SVD's error on the smaller fitted singular values, amplified by a short log-rank span, reaches
+    # ~5x the floor (calibration row: worst ~0.5 of this budget); 16-bit inputs are computed in float32 too, but
+    # their floors are wider
+    tolerance={**default_tolerance(), "float32": Budget(atol=4e-5, rtol=4e-5)},
+    branches=(
+        Branch("fit_stop clipped", "fewer than fit_stop eigenvalues: the fit stops at k",
+               lambda i, p, o: int(p.get("fit_stop", 100)) > _k_of(i, p)),
+        Branch("more than two points", "the fit uses at least three eigenvalues",
+               lambda i, p, o: _fit_points(i, p)[0].size >= 3),
+    ),
+    degenerate=("fewer than two eigenvalues in the fit range is a ShapeError naming X",
+                "fit_stop <= fit_start + 1 is a ParameterError naming fit_stop",
+                "an eigenvalue in the fit range at or below max(N, D)·ε of the largest (a zero of the spectrum) is a "
+                "DomainError naming X (checked mode; its log is −inf)"),
 ))

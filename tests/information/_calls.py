@@ -21,5 +21,6 @@ def good_inputs() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         "matrix_entropy": ({"X": x}, {}),
         "rankme": ({"X": x}, {}),
         "eigenspectrum": ({"X": x}, {"max_eigenvals": 3}),
+        "alpha_req": ({"X": x}, {"fit_start": 0}),
         "rankme:singular": ({"X": x}, {"spectrum": "singular", "max_eigenvals": 3}),
     }

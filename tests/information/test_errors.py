@@ -78,3 +78,11 @@ def test_vendi_specific_errors() -> None:
     _expect("vendi_score", ParameterError, "q", inputs, {"q": -1.0})
     _expect("vendi_score", ParameterError, "kernel", inputs, {"kernel": "rbf"})
     _expect("vendi_score", ParameterError, "eig_rtol", inputs, {"eig_rtol": 2.0})
+
+
+def test_alpha_req_specific_errors() -> None:
+    x = np.random.default_rng(0).normal(size=(8, 5))
+    _expect("alpha_req", ParameterError, "fit_stop", {"X": x}, {"fit_start": 2, "fit_stop": 3})
+    _expect("alpha_req", ShapeError, "X", {"X": x}, {"fit_start": 4})  # one eigenvalue left in the range
+    dup = np.vstack([x[:2]] * 4)  # rank 1 after centring: zero eigenvalues in the fit range
+    _expect("alpha_req", DomainError, "X", {"X": dup}, {"fit_start": 0})

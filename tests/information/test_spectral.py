@@ -335,3 +335,37 @@ def test_eigenspectrum_transcription_matches_sklearn() -> None:
     x = np.random.default_rng(0).normal(size=(20, 7))
     pca = decomposition.PCA(n_components=4, svd_solver="full").fit(x - x.mean(axis=0))
     np.testing.assert_allclose(P.get_eigenspectrum(x, max_eigenvals=4), pca.explained_variance_ratio_, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- alpha_req
+
+
+@pytest.mark.parametrize("decay", [0.6, 1.0, 1.7])
+def test_alpha_req_matches_reptrix_default_range(decay: float) -> None:
+    """reptrix get_alpha = get_powerlaw(get_eigenspectrum(X), arange(10, 100)) (transcribed, float32 weights)."""
+    rng = np.random.default_rng(int(decay * 10))
+    x = rng.normal(size=(400, 160)) * np.arange(1, 161) ** (-decay / 2)
+    theirs = P.get_powerlaw(P.get_eigenspectrum(x), np.arange(10, 100))[0]
+    assert float(R.alpha_req(x)) == pytest.approx(theirs, rel=1e-7)  # reptrix's float32 weights: ~1e-8
+    assert float(A.alpha_req(torch.tensor(x))) == pytest.approx(float(R.alpha_req(x)), rel=1e-10)
+    assert float(R.alpha_req(x)) == pytest.approx(decay, abs=0.15)  # a sample spectrum decays about as its source
+
+
+def test_alpha_req_reptrix_mutates_its_fit_range() -> None:
+    """The named difference: reptrix increments the caller's array in place; a second call fits ranks 12..101."""
+    x = np.random.default_rng(3).normal(size=(300, 150)) * np.arange(1, 151) ** -0.5
+    eig = P.get_eigenspectrum(x)
+    trange = np.arange(10, 100)
+    first = P.get_powerlaw(eig, trange)[0]
+    second = P.get_powerlaw(eig, trange)[0]
+    assert first == pytest.approx(float(R.alpha_req(x)), rel=1e-7)
+    assert second == pytest.approx(float(R.alpha_req(x, fit_start=11, fit_stop=101)), rel=1e-7)
+    assert second != pytest.approx(first, rel=1e-6)
+
+
+def test_alpha_req_exact_power_law() -> None:
+    for alpha in (0.5, 1.0, 2.0, 3.0):
+        c = np.arange(1, 41, dtype=np.float64) ** (-alpha / 2)
+        x = np.vstack([np.diag(c), -np.diag(c)])
+        assert float(R.alpha_req(x)) == pytest.approx(alpha, rel=1e-12)
+        assert float(A.alpha_req(torch.tensor(x), fit_start=0, fit_stop=30)) == pytest.approx(alpha, rel=1e-11)

@@ -307,3 +307,43 @@ CURATED["eigenspectrum"] = (
     Curated("identical samples", "zero variance: ratios 0 (sklearn: NaN)", {"X": _a([[1, 2], [1, 2], [1, 2]])}, {},
             {"ratios": _a([0.0, 0.0])}),
 )
+
+
+def _alpha_case(spec: MethodSpec, dtype: str, small: bool = False) -> st.SearchStrategy[Case]:
+    """Spectra with a fit range of nonzero eigenvalues; below float64 only those whose fitted eigenvalues are at
+    least 1 % of the largest (their logs are then accurate to float32 rounding)."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        d = draw(st.integers(2, 8), label="D")
+        n = draw(st.integers(d + 1, 14), label="N")
+        x = draw(samples((n, d), dtype, style=draw(st.sampled_from(["generic", "isotropic", "duplicated"]))),
+                 label="X")
+        start = draw(st.integers(0, max(0, d - 2)), label="fit_start")
+        stop = draw(st.one_of(st.integers(start + 2, d + 1), st.just(100)), label="fit_stop")
+        params = {"fit_start": start, "fit_stop": stop,
+                  "max_eigenvals": draw(st.sampled_from([2048, 2048, d - 1 if d - 1 >= start + 2 else d]),
+                                        label="max_eigenvals")}
+        k = min(params["max_eigenvals"], n, d)
+        s = np.sort(np.linalg.svd(x - x.mean(axis=0), compute_uv=False) ** 2)[::-1]
+        seg = s[start:min(stop, k)]
+        floor = 1e-9 if dtype == "float64" else 1e-2
+        assume(s[0] > 0 and bool(np.all(seg >= floor * s[0])))
+        return Case({"X": x}, params, {"N": n, "D": d})
+
+    return build()
+
+
+CASES["alpha_req"] = _alpha_case
+_C = np.arange(1, 5, dtype=np.float64) ** -0.5  # λ_i ∝ c_i² = 1/i: α = 1
+CURATED["alpha_req"] = (
+    Curated("exact power law, alpha = 1", "rows ±c_i e_i with c_i² = 1/i: λ_i ∝ 1/i, the fit over ranks 1..4 "
+            "recovers α = 1 exactly", {"X": np.vstack([np.diag(_C), -np.diag(_C)])}, {"fit_start": 0},
+            {"alpha": _a(1.0)}),
+    Curated("exact power law, alpha = 2, tail only", "c_i = 1/i: λ_i ∝ i^-2; fit ranks 2..4 (fit_start 1): α = 2",
+            {"X": np.vstack([np.diag(1 / np.arange(1.0, 5.0)), -np.diag(1 / np.arange(1.0, 5.0))])},
+            {"fit_start": 1}, {"alpha": _a(2.0)}),
+    Curated("flat spectrum", "isotropic samples: equal eigenvalues, α = 0",
+            {"X": _a([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])}, {"fit_start": 0},
+            {"alpha": _a(0.0)}),
+)

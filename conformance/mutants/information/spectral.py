@@ -195,3 +195,36 @@ MUTANTS["eigenspectrum"] = (
     Mutant("uncentred", "second moments of the uncentred samples", _es("uncentred")),
     Mutant("ascending", "ascending order (eigvalsh's) instead of descending", _es("ascending")),
 )
+
+
+def _alpha(bug: str) -> Callable[..., Any]:
+    def alpha_req(X: Any, *, fit_start: int = 10, fit_stop: int = 100, max_eigenvals: int = 2048) -> Any:
+        from reference.information.spectral import alpha_req as ref
+
+        if bug == "reptrix_shifted_range":  # the second call of reptrix with one fit_range array: indices + 1
+            return ref(X, fit_start=fit_start + 1, fit_stop=fit_stop + 1, max_eigenvals=max_eigenvals)
+        fn = "alpha_req"
+        out = ref(X, fit_start=fit_start, fit_stop=fit_stop, max_eigenvals=max_eigenvals)  # validation
+        x = sample_matrix(fn, "X", X)
+        k = min(max_eigenvals, *x.shape)
+        stop = min(fit_stop, k)
+        lam = np.sort(np.linalg.svd(x - x.mean(axis=0), compute_uv=False) ** 2)[::-1]
+        y = np.log(lam[fit_start:stop] / lam.sum())
+        r = np.arange(fit_start, stop) + (0.0 if bug == "zero_based_ranks" else 1.0)
+        r = np.maximum(r, 1e-300)
+        u = -np.log(r)
+        w = np.ones_like(r) if bug == "unweighted" else 1.0 / r
+        a = np.stack([u, np.ones_like(u)], axis=1)
+        b = np.linalg.solve(a.T @ (a * w[:, None]), (a * w[:, None]).T @ y)
+        del out
+        return np.asarray(float(b[0]))
+
+    return alpha_req
+
+
+MUTANTS["alpha_req"] = (
+    Mutant("unweighted", "ordinary least squares (reptrix weights each rank by 1/i)", _alpha("unweighted")),
+    Mutant("reptrix_shifted_range", "reptrix's in-place trange += 1 on a reused fit range: the fit moves one rank",
+           _alpha("reptrix_shifted_range")),
+    Mutant("zero_based_ranks", "log of the 0-based index instead of the rank i + 1", _alpha("zero_based_ranks")),
+)
