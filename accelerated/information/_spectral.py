@@ -38,10 +38,10 @@ def check_weights(fn: str, p: Array | None, n: int, xp: Any) -> None:
 
 
 def rtol_for(eig_rtol: float | None, n: int, d: int, dtype: Any, xp: Any) -> float:
-    """``eig_rtol``, or ``max(N, D)·ε`` of the computation dtype."""
+    """``eig_rtol``, or ``min(N, D)·ε`` of the computation dtype."""
     if eig_rtol is not None:
         return float(eig_rtol)
-    return max(n, d, 1) * float(xp.finfo(dtype).eps)
+    return max(min(n, d), 1) * float(xp.finfo(dtype).eps)
 
 
 def keep_mask(lam: Array, rtol: float, xp: Any) -> Array:

@@ -46,8 +46,8 @@ def keep_mask(lam: F64, rtol: float) -> npt.NDArray[np.bool_]:
 
 
 def default_rtol(*sizes: int) -> float:
-    """``max(N, D)·ε`` (float64)."""
-    return max(*sizes, 1) * float(np.finfo(np.float64).eps)
+    """``min(N, D)·ε`` (float64)."""
+    return max(min(sizes), 1) * float(np.finfo(np.float64).eps)
 
 
 def _p_expm1(p: F64, logp: F64, d: float) -> F64:

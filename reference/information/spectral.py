@@ -2,9 +2,10 @@
 of the eigenvalues of a similarity, Gram or covariance matrix of samples ``X`` (N, D), rows are samples.
 
 Eigenvalue conventions (named in every spec; :mod:`spec.information._common`): an eigenvalue is kept when
-``λ > 0`` and ``λ > eig_rtol·λ_max`` (``eig_rtol=None``: ``max(N, D)·ε``, NumPy's ``matrix_rank``
-tolerance), and the kept eigenvalues are renormalised to sum 1. The reference always builds the N×N
-matrix of the definition; the accelerated versions may use the D×D dual.
+``λ > 0`` and ``λ > eig_rtol·λ_max`` (``eig_rtol=None``: ``min(N, D)·ε``, NumPy's ``matrix_rank``
+tolerance), and the kept eigenvalues are renormalised to sum 1. The reference decomposes the
+Gram matrix on the ``min(N, D)`` side (``X̃ᵀX̃`` or ``X̃X̃ᵀ``: the same nonzero spectrum), whose
+size is the one in the default threshold.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def vendi_score(X: npt.ArrayLike, *, p: npt.ArrayLike | None = None, q: float = 
     unit-diagonal kernel ``tr K̃ = 1`` and this is vendi-score's ``score_K``; renormalising the kept
     eigenvalues makes the score invariant to the kernel's scale.
 
-    Eigenvalues ``λ <= 0`` or ``λ <= eig_rtol·λ_max`` are dropped (``eig_rtol=None``: ``max(N, D)·ε``,
+    Eigenvalues ``λ <= 0`` or ``λ <= eig_rtol·λ_max`` are dropped (``eig_rtol=None``: ``min(N, D)·ε``,
     NumPy's ``matrix_rank`` tolerance; ``0`` keeps every positive one, as vendi-score). With nothing kept
     (``X = 0``) the score is 1.
 
@@ -73,15 +74,16 @@ def vendi_score(X: npt.ArrayLike, *, p: npt.ArrayLike | None = None, q: float = 
     x = sample_matrix(fn, "X", X, square=kernel == "precomputed")
     n, d = x.shape
     w = weights(fn, p, n)
+    sw = np.sqrt(np.full(n, 1.0 / n) if w is None else w)
     if kernel == "precomputed":
-        k = (x + x.T) / 2.0
+        m = sw[:, None] * ((x + x.T) / 2.0) * sw[None, :]
     else:
         if kernel == "cosine":
             norms = np.sqrt(np.sum(x * x, axis=1))
             x = x / np.where(norms > 0, norms, 1.0)[:, None]
-        k = x @ x.T
-    sw = np.sqrt(np.full(n, 1.0 / n) if w is None else w)
-    lam: F64 = np.asarray(np.linalg.eigvalsh(sw[:, None] * k * sw[None, :]), dtype=np.float64)
+        xw = sw[:, None] * x
+        m = xw.T @ xw if d < n else xw @ xw.T  # the same nonzero spectrum; decompose the min(N, D) side
+    lam: F64 = np.asarray(np.linalg.eigvalsh(m), dtype=np.float64)
     rtol = default_rtol(n, d) if eig_rtol is None else float(eig_rtol)
     h = renyi(lam, keep_mask(lam, rtol), float(q))
     return np.asarray(math.exp(h), dtype=np.float64)
@@ -257,7 +259,7 @@ def alpha_req(X: npt.ArrayLike, *, fit_start: int = 10, fit_stop: int = 100, max
 
     An exact power law ``λ_i ∝ i^{-α}`` gives ``α``; scaling ``X`` moves only the intercept. Needs at least two
     eigenvalues in the range (ShapeError), all of them nonzero (DomainError: a zero's log is −inf; zero means
-    at most ``max(N, D)·ε`` of the largest).
+    at most ``min(N, D)·ε`` of the largest).
 
     Paper: "Tracing the Representation Geometry of Language Models from Pretraining to Post-training"
     (2025, arXiv:2509.23024). Official code: reptrix 0.1.0 ``reptrix/alpha.py`` (default fit range

@@ -5,8 +5,10 @@ reference) and the SymPy form of a spectral function.
 Eigenvalue conventions (named, because peers differ):
 
 * **threshold** ``eig_rtol``: an eigenvalue ``λ`` is *kept* when ``λ > 0`` and ``λ > eig_rtol·λ_max``.
-  ``None`` means ``max(N, D)·ε`` with ``ε`` the machine epsilon of the computation dtype (float64 for
-  float64 inputs, float32 otherwise) — the default tolerance of ``numpy.linalg.matrix_rank``. ``0`` keeps
+  ``None`` means ``min(N, D)·ε`` with ``ε`` the machine epsilon of the computation dtype (float64 for
+  float64 inputs, float32 otherwise) — ``numpy.linalg.matrix_rank``'s tolerance for the ``min(N, D)``-sided
+  Gram matrix whose eigenvalues are the spectrum (with ``max(N, D)``, float32 would drop eigenvalues below
+  2.4e-3·λ_max at N = 20,000). ``0`` keeps
   every positive eigenvalue (vendi-score's ``p[p > 0]``, which counts positive round-off).
 * **renormalisation**: the kept eigenvalues are divided by their sum, so the spectrum is a probability
   vector whatever the scale, trace normalisation or dropped mass.
@@ -38,14 +40,15 @@ VENDI_COUSINS_2023 = Paper("Cousins Of The Vendi Score: A Family Of Similarity-B
 
 EIG_RTOL = ParamSpec(
     "eig_rtol", None, Interval(0.0, 1.0, allow_none=True),
-    "eigenvalues λ <= eig_rtol·λ_max (and λ <= 0) are dropped; None = max(N, D)·ε of the computation dtype "
-    "(numpy.linalg.matrix_rank's tolerance); 0 = drop only λ <= 0 (vendi-score)", sensitive=True)
+    "eigenvalues λ <= eig_rtol·λ_max (and λ <= 0) are dropped; None = min(N, D)·ε of the computation dtype "
+    "(numpy.linalg.matrix_rank's tolerance for the min(N, D)-sided Gram matrix that is decomposed); 0 = drop "
+    "only λ <= 0 (vendi-score)", sensitive=True)
 
 
 def default_rtol(n: int, d: int, dtype: str = "float64") -> float:
-    """``max(N, D)·ε`` of the computation dtype (float32 for every dtype but float64)."""
+    """``min(N, D)·ε`` of the computation dtype (float32 for every dtype but float64)."""
     eps = float(np.finfo(np.float64 if dtype == "float64" else np.float32).eps)
-    return max(n, d, 1) * eps
+    return max(min(n, d), 1) * eps
 
 
 def kept(lam: F64, rtol: float) -> npt.NDArray[np.bool_]:

@@ -2,7 +2,7 @@
 of a similarity, Gram or covariance matrix built from samples ``X`` of shape ``(N, D)`` (rows are samples).
 
 Shared conventions (see :mod:`spec.information._common`): the eigenvalue threshold ``eig_rtol`` (``None`` =
-``max(N, D)·ε`` of the computation dtype; ``0`` = keep every positive eigenvalue, as vendi-score), the
+``min(N, D)·ε`` of the computation dtype; ``0`` = keep every positive eigenvalue, as vendi-score), the
 kept eigenvalues renormalised to sum 1, entropies in nats. Implementations may use either side of a Gram
 matrix (``X Xᵀ`` or ``Xᵀ X``: the same nonzero spectrum); the accelerated versions take the smaller one.
 """
@@ -91,7 +91,8 @@ def _vendi_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Symb
         m_sym = [[sp.Add(*[rows[a][k] * rows[b][k] for k in range(d)]) for b in range(n)] for a in range(n)]
     m_val = vendi_matrix(x, p, kernel)
     rtol = params.get("eig_rtol")
-    lams, values = first_order_eigenvalues(m_sym, m_val, default_rtol(n, d) if rtol is None else float(rtol))
+    # gradient cases keep eigenvalues >= 2 % of the largest: 1e-10 separates them from the N×N matrix's zeros
+    lams, values = first_order_eigenvalues(m_sym, m_val, max(1e-10, 0.0 if rtol is None else float(rtol)))
     out = sp.exp(renyi_expr(lams, float(params.get("q", 1.0)), values))
     return SymbolicProblem({"X": sym}, np.array(out, dtype=object), bind(sym, x))
 
@@ -242,7 +243,7 @@ register(MethodSpec(
                        "computes log(Σ λ^inf)/(1 − inf) = NaN", "paper", None),
             Difference("eigenvalue threshold", "eigenvalues of a PSD matrix are >= 0",
                        "vendi-score keeps every λ > 0, so for q < 1 positive round-off of exactly-zero eigenvalues "
-                       "is counted (e.g. q = 0.1 on duplicated rows); here λ <= max(N, D)·ε·λ_max is dropped",
+                       "is counted (e.g. q = 0.1 on duplicated rows); here λ <= min(N, D)·ε·λ_max is dropped",
                        "paper", "eig_rtol"),
             Difference("renormalisation", "λ(K/n) sums to 1 for a unit-diagonal PSD K",
                        "vendi-score does not renormalise after dropping λ <= 0 and divides by n, not tr K: for "
@@ -902,6 +903,6 @@ register(MethodSpec(
     ),
     degenerate=("fewer than two eigenvalues in the fit range is a ShapeError naming X",
                 "fit_stop <= fit_start + 1 is a ParameterError naming fit_stop",
-                "an eigenvalue in the fit range at or below max(N, D)·ε of the largest (a zero of the spectrum) is a "
+                "an eigenvalue in the fit range at or below min(N, D)·ε of the largest (a zero of the spectrum) is a "
                 "DomainError naming X (checked mode; its log is −inf)"),
 ))

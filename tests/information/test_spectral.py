@@ -167,7 +167,9 @@ def test_vendi_roundoff_eigenvalues_and_eig_rtol() -> None:
     assert float(A.vendi_score(torch.tensor(x), q=0.5)) == pytest.approx(expected, rel=1e-12)
     peer = P.score_K(xn @ xn.T, q=0.5)
     assert abs(peer - expected) > 1e-9 * expected  # vendi-score counts round-off
-    assert float(R.vendi_score(x, q=0.5, eig_rtol=0.0)) != pytest.approx(expected, rel=1e-10)
+    # the N×N kernel (precomputed) with eig_rtol = 0 counts the round-off zeros as vendi-score does
+    assert float(R.vendi_score(xn @ xn.T, kernel="precomputed", q=0.5, eig_rtol=0.0)) != pytest.approx(expected,
+                                                                                                     rel=1e-10)
 
 
 def test_transcription_matches_installed_vendi_score() -> None:
@@ -190,7 +192,11 @@ def test_vendi_dual_form_equals_definition(kernel: str, q: float) -> None:
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 7)) * rng.uniform(0.1, 3.0, size=(300, 1))
     w = rng.dirichlet(np.ones(300))
-    ref = float(R.vendi_score(x, p=w, q=q, kernel=kernel))
+    xn = P.sk_normalize(x) if kernel == "cosine" else x
+    lam = np.linalg.eigvalsh(np.sqrt(w)[:, None] * (xn @ xn.T) * np.sqrt(w)[None, :])  # the N×N definition
+    lam = lam[lam > 1e-10 * lam.max()]
+    ref = _vendi_closed(lam / lam.sum(), q)
+    assert float(R.vendi_score(x, p=w, q=q, kernel=kernel)) == pytest.approx(ref, rel=1e-11)
     assert float(A.vendi_score(torch.tensor(x), p=torch.tensor(w), q=q, kernel=kernel)) == pytest.approx(ref, rel=1e-11)
     assert float(A.vendi_score(x.astype(np.float32), p=w.astype(np.float32), q=q, kernel=kernel)) == pytest.approx(
         ref, rel=1e-4)
