@@ -33,6 +33,7 @@ __all__ = [
     "class_index",
     "dims_for",
     "group_ids",
+    "kernel",
     "log_probs",
     "logits",
     "mask",
@@ -41,6 +42,7 @@ __all__ = [
     "probs",
     "reals",
     "representable",
+    "samples",
     "uniforms",
     "weights",
 ]
@@ -252,6 +254,121 @@ def class_index(draw: st.DrawFn, shape: tuple[int, ...], num_classes: int, ignor
     return np.array(draw(st.lists(element, min_size=n, max_size=n)), dtype=np.int64).reshape(shape)
 
 
+# --------------------------------------------------------------------------- sample and kernel matrices
+
+
+SAMPLE_STYLES = ("generic", "duplicated", "low_rank", "isotropic", "identical", "zero_rows")
+KERNEL_STYLES = ("identity", "ones", "blocks", "blocks_c", "mixture", "cosine", "gaussian")
+
+
+def _dyadic(draw: st.DrawFn, n: int, top: int = 16, denom: float = 8.0) -> F64:
+    """``n`` multiples of ``1/denom`` in ``[-top/denom, top/denom]`` (exact in every dtype, bfloat16 too)."""
+    return np.array(draw(st.lists(st.integers(-top, top), min_size=n, max_size=n)), dtype=np.float64) / denom
+
+
+@st.composite
+def _sample_matrix(draw: st.DrawFn, n: int, d: int, style: str) -> F64:
+    if n == 0 or d == 0:
+        return np.zeros((n, d))
+    if style == "identical":
+        x = np.tile(_dyadic(draw, d), (n, 1))
+    elif style == "low_rank" and min(n, d) >= 2:
+        r = draw(st.integers(1, min(3, min(n, d) - 1)))
+        a = np.array(draw(st.lists(st.integers(-1, 1), min_size=n * r, max_size=n * r)), dtype=np.float64)
+        x = a.reshape(n, r) @ _dyadic(draw, r * d, top=4, denom=4.0).reshape(r, d)
+    elif style == "isotropic":
+        signs = np.array(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=n, max_size=n)))
+        x = np.zeros((n, d))
+        x[np.arange(n), np.arange(n) % d] = signs
+        if draw(st.booleans()):  # a small dyadic perturbation: near-isotropic
+            x[draw(st.integers(0, n - 1)), draw(st.integers(0, d - 1))] += 0.125
+    else:
+        x = _dyadic(draw, n * d).reshape(n, d)
+        if style == "duplicated" and n >= 2:
+            src = np.array(draw(st.lists(st.integers(0, max(0, n // 2 - 1)), min_size=n, max_size=n)))
+            keep = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+            x = np.where(keep[:, None], x, x[src])
+        elif style == "zero_rows":
+            zero = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+            zero[draw(st.integers(0, n - 1))] = False  # at least one nonzero row
+            x = np.where(zero[:, None], 0.0, x)
+    if not np.any(x) and style != "zero_rows":
+        x[0, 0] = 1.0
+    return x
+
+
+@st.composite
+def samples(draw: st.DrawFn, shape: tuple[int, ...], dtype: str = "float64", *, style: str | None = None) -> F64:
+    """Sample matrices ``(..., N, D)``: rows are samples. Values are dyadic (multiples of 1/8 or 1/4, times a
+    power of two), so every drawn matrix — and its duplicated rows, its exact rank deficiency — is exact in
+    every dtype. Styles: generic; duplicated rows; low rank (an exact product of a {-1, 0, 1} factor and a
+    dyadic one); (near-)isotropic (signed coordinate vectors, optionally perturbed); all rows identical;
+    some zero rows."""
+    if len(shape) < 2:
+        raise ValueError(f"samples need a shape (..., N, D), got {shape}")
+    n, d = shape[-2], shape[-1]
+    mats = []
+    for _ in range(_size(shape[:-2])):
+        chosen = style or draw(st.sampled_from(SAMPLE_STYLES), label="samples style")
+        mats.append(draw(_sample_matrix(n, d, chosen)))
+    scale = 2.0 ** draw(st.sampled_from([0, 0, 0, -3, 5]))
+    x = (np.stack(mats) if mats else np.zeros((0, n, d))).reshape(shape) * scale
+    return representable(x, dtype)
+
+
+@st.composite
+def _kernel_matrix(draw: st.DrawFn, n: int, style: str) -> F64:
+    if n == 0:
+        return np.zeros((0, 0))
+    if style == "identity":
+        k = np.eye(n)
+    elif style == "ones":
+        k = np.ones((n, n))
+    elif style in ("blocks", "blocks_c", "mixture"):
+        labels = np.array(draw(st.lists(st.integers(0, max(0, n - 1)), min_size=n, max_size=n)))
+        same = labels[:, None] == labels[None, :]
+        c = 1.0 if style == "blocks" else draw(st.sampled_from([0.25, 0.5, 0.75]))
+        k = np.where(same, c, 0.0)
+        if style == "mixture":
+            a = draw(st.sampled_from([0.25, 0.5, 0.75]))
+            k = (1.0 - a) * np.where(same, 1.0, 0.0) + a * np.eye(n)
+    elif style == "cosine":
+        x = draw(_sample_matrix(n, draw(st.integers(1, 4)), draw(st.sampled_from(["generic", "duplicated",
+                                                                                 "low_rank"]))))
+        norms = np.linalg.norm(x, axis=1)
+        x = np.where(norms[:, None] > 0, x / np.where(norms > 0, norms, 1.0)[:, None], 0.0)
+        k = x @ x.T
+    else:  # gaussian
+        x = draw(_sample_matrix(n, draw(st.integers(1, 3)), "generic"))
+        sigma = draw(st.sampled_from([0.5, 1.0, 2.0]))
+        d2 = np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+        k = np.exp(-d2 / (2.0 * sigma**2))
+    k = (k + k.T) / 2.0
+    np.fill_diagonal(k, 1.0)
+    return k
+
+
+@st.composite
+def kernel(draw: st.DrawFn, shape: tuple[int, ...], dtype: str = "float64", *, style: str | None = None) -> F64:
+    """Symmetric PSD kernel matrices ``(..., N, N)`` with unit diagonal: the identity (every sample distinct),
+    all ones (one sample repeated), block-diagonal ones (duplicate groups; exact eigenvalues = block sizes),
+    blocks with a dyadic within-block similarity, dyadic mixtures of the identity and blocks, cosine Gram
+    matrices of dyadic samples and Gaussian Gram matrices — rows and columns jointly permuted. The first
+    five are exact in every dtype; the Gram matrices are rounded to the dtype symmetrically (the diagonal
+    stays 1; rounding may leave eigenvalues of the order of the dtype's epsilon below 0)."""
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"kernels need a shape (..., N, N), got {shape}")
+    n = shape[-1]
+    mats = []
+    for _ in range(_size(shape[:-2])):
+        chosen = style or draw(st.sampled_from(KERNEL_STYLES), label="kernel style")
+        k = draw(_kernel_matrix(n, chosen))
+        perm = np.array(draw(st.permutations(list(range(n))))) if n else np.zeros(0, dtype=np.int64)
+        mats.append(k[np.ix_(perm, perm)])
+    k = (np.stack(mats) if mats else np.zeros((0, n, n))).reshape(shape)
+    return representable(k, dtype)
+
+
 # --------------------------------------------------------------------------- params
 
 
@@ -344,6 +461,10 @@ def input_strategy(inp: InputSpec, shape: tuple[int, ...], dtype: str, dims: dic
         return priority(shape, dtype)
     if kind == "weights":
         return weights(shape, dtype)
+    if kind == "samples":
+        return samples(shape, dtype)
+    if kind == "kernel":
+        return kernel(shape, dtype)
     raise ValueError(f"no strategy for input kind {kind!r}")
 
 

@@ -67,6 +67,10 @@ INPUT_KINDS: dict[str, str] = {
     "uniforms": "uniform draws in [0, 1), including 0 and values just below 1",
     "priority": "random priority keys in [0, 1) (random selection as an input)",
     "weights": "non-negative per-class weights",
+    "samples": "sample matrices (N, D) of dyadic values: duplicated rows, rank-deficient, near-isotropic, "
+               "identical rows, zero rows and rescaled sets",
+    "kernel": "symmetric PSD kernel matrices (N, N) with unit diagonal: identity, all-ones, block-diagonal, "
+              "cosine and Gaussian Gram matrices and their mixtures",
 }
 
 

@@ -1,0 +1,1 @@
+"""Case strategies and curated cases of the ``information`` family, one module per method group."""

@@ -1,0 +1,1 @@
+"""Mutants of the ``information`` family, one module per method group."""
