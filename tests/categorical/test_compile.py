@@ -38,6 +38,10 @@ CASES: dict[str, Callable[[], Any]] = {
     "min_k_prob": lambda: A.min_k_prob(torch.log(P[..., 0]), mask=Y != -100, ratio=0.5),
     "min_k_plus_plus": lambda: A.min_k_plus_plus(Z, Y, negate=True),
     "dc_pdd_score": lambda: A.dc_pdd_score(torch.log(P[..., 0]), Y, W, a=0.5),
+    # plugin group (its own compile cases: tests/categorical/test_plugin.py)
+    "plugin_entropy_log2": lambda: A.plugin_entropy_log2(P, eps=1e-3),
+    "hellinger_distance": lambda: A.hellinger_distance(P, Q),
+    "plugin_mutual_information_categorical": lambda: A.plugin_mutual_information_categorical(P, base=2.0),
 }
 
 
