@@ -108,7 +108,8 @@ def test_hellinger_matches_scipy_euclidean_of_roots() -> None:
 def test_hellinger_near_identical_mpmath() -> None:
     p = np.array([0.3, 0.7])
     q = np.array([0.3 + 1e-9, 0.7 - 1e-9])
-    exact = float(mp.sqrt(mp.fsum((mp.sqrt(mp.mpf(a)) - mp.sqrt(mp.mpf(b))) ** 2 for a, b in zip(p, q, strict=True)) / 2))
+    sq = [(mp.sqrt(mp.mpf(a)) - mp.sqrt(mp.mpf(b))) ** 2 for a, b in zip(p, q, strict=True)]
+    exact = float(mp.sqrt(mp.fsum(sq) / 2))
     for got in layers("hellinger_distance", p, q):
         assert float(got) == pytest.approx(exact, rel=1e-7)
     naive = math.sqrt(max(0.0, 1 - float(np.sum(np.sqrt(p * q)))))
