@@ -10,7 +10,12 @@ from accelerated.categorical._common import quiet
 from spec.errors import DomainError, ShapeError
 from spec.validate import check_finite, check_params, check_same_shape, check_simplex, check_vocab_axis, checked
 
-__all__ = ["hellinger_distance", "plugin_entropy_log2", "plugin_mutual_information_categorical"]
+__all__ = [
+    "hellinger_distance",
+    "jensen_shannon_groups",
+    "plugin_entropy_log2",
+    "plugin_mutual_information_categorical",
+]
 
 
 def plugin_entropy_log2(probs: Array, *, eps: float = 1e-5, reduction: str = "mean") -> Array:
@@ -75,3 +80,40 @@ def plugin_mutual_information_categorical(counts: Array, *, base: float | None =
         if base is not None:
             mi = mi / math.log(base)
     return from_compute(mi, counts, xp)
+
+
+# --------------------------------------------------------------------------- jensen_shannon_groups
+
+
+def jensen_shannon_groups(counts: Array, *, weights: str = "uniform", base: float | None = None) -> Array:
+    """JS divergence of per-group histograms; see :func:`reference.categorical.jensen_shannon_groups`."""
+    fn = "jensen_shannon_groups"
+    xp = namespace(counts)
+    check_params(fn, weights=weights, base=base)
+    if counts.ndim < 2:
+        raise ShapeError(fn, "counts", "per-group histograms of shape (..., G, K)", f"shape {tuple(counts.shape)}")
+    if counts.shape[-1] == 0 or counts.shape[-2] == 0:
+        raise ShapeError(fn, "counts", "non-empty group and bin axes", f"shape {tuple(counts.shape)}")
+    check_finite(fn, "counts", counts, xp)
+    if checked() and counts.size and bool(xp.any(counts < 0)):
+        raise DomainError(fn, "counts", "counts >= 0", f"a minimum of {float(xp.min(counts))!r}")
+    c = to_compute(counts, xp)
+    with quiet(c):
+        n = xp.sum(c, axis=-1, keepdims=True)  # (..., G, 1)
+        keep = n > 0
+        ones = xp.ones_like(n)
+        p = c / xp.where(keep, n, ones)
+        w = n if weights == "size" else xp.astype(keep, c.dtype)
+        tot = xp.sum(w, axis=-2, keepdims=True)
+        pi = w / xp.where(tot > 0, tot, xp.ones_like(tot))  # (..., G, 1)
+        m = xp.sum(pi * p, axis=-2, keepdims=True)  # (..., 1, K)
+        pos = (p > 0) & (pi > 0)
+        one = xp.ones_like(p)
+        lr = xp.log(xp.where(pos, p, one)) - xp.log(xp.where(pos, m * one, one))
+        terms = xp.where(pos, pi * p * lr, xp.zeros_like(p))
+        js = xp.clip(xp.sum(terms, axis=(-2, -1)), 0.0, None)
+        groups = xp.sum(xp.astype(keep, c.dtype), axis=(-2, -1))
+        js = xp.where(groups >= 2, js, xp.zeros_like(js))
+        if base is not None:
+            js = js / math.log(base)
+    return from_compute(js, counts, xp)

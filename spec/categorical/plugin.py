@@ -1,6 +1,6 @@
 """Specs of the ``categorical`` plug-in estimators on histograms and probability vectors: C-IP's
-clamped plug-in entropy in bits, the Hellinger distance, and the plug-in mutual information of a
-contingency table.
+clamped plug-in entropy in bits, the Hellinger distance, the plug-in mutual information of a
+contingency table, and the Jensen–Shannon divergence of per-group histograms.
 
 Shared conventions: categories on the last axis (a table's two category axes are the last two);
 ``0·log 0 = 0``; an all-zero table is an empty sample and has mutual information 0.
@@ -39,6 +39,9 @@ __all__: list[str] = []
 CIP_2025 = Paper("Conformal Information Pursuit for Interactively Guiding Large Language Models", 2025, "2507.03279")
 HELLINGER_1909 = Paper("Neue Begründung der Theorie quadratischer Formen von unendlichvielen Veränderlichen", 1909)
 SSL_RECSYS_2020 = Paper("Self-supervised Learning for Large-scale Item Recommendations", 2020, "2007.12865")
+INTERSECTIONAL_2025 = Paper("Machine Learning with Multitype Protected Attributes: Intersectional Fairness through "
+                            "Regularisation", 2025, "2509.08163")
+LIN_1991_JS = Paper("Divergence measures based on the Shannon entropy", 1991)
 
 CIP_COMMIT = "ed7fb6664b5019d9ceae7da4c002651ff78b84b2"
 SKLEARN_COMMIT = "0096089245f206bf949e5f1fc4aa1a6d4f3ba7b1"
@@ -333,4 +336,159 @@ register(MethodSpec(
     ),
     tolerance=default_tolerance(),
     degenerate=("an all-zero table gives 0", "a single row or column gives 0"),
+))
+
+
+# --------------------------------------------------------------------------- jensen_shannon_groups
+
+
+def _jsg_parts(counts: Any, weights: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(P (..., G, K) per-group histograms, π (..., G) group weights), float64; empty groups get π = 0."""
+    c = np.asarray(counts, dtype=np.float64)
+    n = np.sum(c, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(n > 0, c / np.where(n > 0, n, 1.0), 0.0)
+    nonempty = (n[..., 0] > 0).astype(np.float64)
+    base = n[..., 0] if weights == "size" else nonempty
+    tot = np.sum(base, axis=-1, keepdims=True)
+    pi = np.where(tot > 0, base / np.where(tot > 0, tot, 1.0), 0.0)
+    return p, pi
+
+
+def jsg_value(counts: Any, weights: str = "uniform") -> np.ndarray[Any, Any]:
+    """Σ_g π_g KL(P_g ‖ M) in nats (float64, used by the properties)."""
+    p, pi = _jsg_parts(counts, weights)
+    m = np.sum(pi[..., None] * p, axis=-2, keepdims=True)
+    pos = (p > 0) & (pi[..., None] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(pos, pi[..., None] * p * (np.log(np.where(pos, p, 1.0)) - np.log(np.where(pos, m, 1.0))), 0.0)
+    return np.asarray(np.sum(t, axis=(-2, -1)))
+
+
+def _jsg_groups(inputs: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+    c = np.asarray(inputs["counts"])
+    return np.asarray(np.sum(np.sum(c, axis=-1) > 0, axis=-1))
+
+
+def _jsg_scale_of(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    c = np.asarray(inputs["counts"])
+    g = max(int(c.shape[-2]) if c.ndim >= 2 else 2, 2)
+    return max(1.0, math.log(g) / abs(unit(params)))
+
+
+JSG_SCALE = Scale("max(1, log G / |log base|)", _jsg_scale_of)
+
+
+def _jsg_bounds(ctx: PropertyContext) -> None:
+    (js,) = ctx.call(base=None)
+    g = np.maximum(_jsg_groups(ctx.inputs), 1)
+    assert np.all(js >= -ctx.slack()) and np.all(js <= np.log(g) + ctx.slack(2)), \
+        f"JS outside [0, log G]: {js}"
+
+
+def _jsg_two_groups(ctx: PropertyContext) -> None:
+    c = np.asarray(ctx.inputs["counts"], dtype=np.float64)
+    if c.shape[-2] != 2 or ctx.params.get("weights", "uniform") != "uniform":
+        ctx.skip("needs G = 2 and uniform weights")
+    full = np.all(np.sum(c, axis=-1) > 0, axis=-1)  # stacks where both groups are non-empty (else JS = 0)
+    n = np.sum(c, axis=-1, keepdims=True)
+    p = c / np.where(n > 0, n, 1.0)
+    m = 0.5 * (p[..., 0, :] + p[..., 1, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kl = [np.sum(np.where(x > 0, x * (np.log(np.where(x > 0, x, 1.0)) - np.log(np.where(x > 0, m, 1.0))), 0.0),
+                     axis=-1) for x in (p[..., 0, :], p[..., 1, :])]
+    (js,) = ctx.call(base=None)
+    expected = np.where(full, 0.5 * kl[0] + 0.5 * kl[1], 0.0)
+    assert ctx.close(js, expected, 2), f"G = 2 must give ½KL(P‖M) + ½KL(Q‖M) (0 with an empty group): {js}"
+
+
+def _jsg_size_is_mi(ctx: PropertyContext) -> None:
+    c = np.asarray(ctx.inputs["counts"], dtype=np.float64)
+    (js,) = ctx.call(weights="size", base=None)
+    n = np.sum(c, axis=(-2, -1), keepdims=True)
+    r = np.sum(c, axis=-1, keepdims=True)
+    k = np.sum(c, axis=-2, keepdims=True)
+    pos = c > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mi = np.sum(np.where(pos, c / np.where(n > 0, n, 1.0) * np.log(np.where(pos, c * n / (r * k), 1.0)), 0.0),
+                    axis=(-2, -1))
+    assert ctx.close(js, np.maximum(mi, 0.0), 4), f"size weights must give I(group; bin): {js} vs {mi}"
+
+
+def _jsg_scale_groups(ctx: PropertyContext) -> None:
+    if ctx.params.get("weights", "uniform") != "uniform":
+        ctx.skip("size weights depend on the group totals")
+    c = np.asarray(ctx.inputs["counts"], dtype=np.float64)
+    if c.shape[-2] < 1:
+        ctx.skip("no group")
+    scaled = c.copy()
+    scaled[..., 0, :] *= 2.0  # exact in every dtype (a power of two)
+    from spec.categorical._common import fits
+
+    if not fits(scaled, ctx.dtype):
+        ctx.skip("2·counts overflows this dtype")
+    (js,) = ctx.call()
+    (jt,) = ctx.call(counts=scaled)
+    assert ctx.close(jt, js, 2), f"uniform weights: rescaling one group's counts must not matter: {js} vs {jt}"
+
+
+def _jsg_identical(ctx: PropertyContext) -> None:
+    c = np.asarray(ctx.inputs["counts"], dtype=np.float64)
+    if c.shape[-2] < 1:
+        ctx.skip("no group")
+    same = np.broadcast_to(c[..., :1, :], c.shape).copy()
+    (js,) = ctx.call(counts=same)
+    assert np.all(np.abs(js) <= ctx.slack(2)), f"identical group histograms must give 0: {js}"
+
+
+register(MethodSpec(
+    id="jensen_shannon_groups",
+    family="categorical",
+    kind="estimator",
+    summary="Jensen–Shannon divergence of the per-group histograms of predictions: Σ_g π_g KL(P_g ‖ Σ_h π_h P_h), "
+            "π uniform over the non-empty groups (½KL + ½KL for two) or ∝ group size.",
+    papers=(INTERSECTIONAL_2025, LIN_1991_JS),
+    provenance=Provenance(
+        confidence="inferred",
+        checked_against="two groups: scipy.spatial.distance.jensenshannon(p, q)**2 (scipy 1.17.1); size weights: "
+                        "H(Σ π P) − Σ π H(P) with scipy.stats.entropy and the plug-in mutual information of the "
+                        "(group × bin) table (tests/categorical/test_plugin.py). The paper (arXiv:2509.08163) states "
+                        "the JS calibration only in its abstract here; no official code was found",
+        official_code=None,
+        differences=(
+            Difference("group weights", "two groups with ½, ½ (the catalogue's JSD(P, Q)); more groups: uniform "
+                       "weights over the non-empty groups (generalised JS of Lin 1991)",
+                       "size-proportional weights make it the mutual information I(group; prediction bin)",
+                       default="paper", flag="weights"),
+        ),
+        notes="Input: stacked histograms (counts, binned by the caller) of the predictions of each group, shape "
+              "(..., G, K). Empty groups (zero total) are left out; fewer than two non-empty groups give 0. "
+              "0 <= JS <= log G (uniform weights); with G = 2 it equals js_divergence of the normalised rows.",
+    ),
+    inputs=(InputSpec("counts", "weights", ("...", "G", "K"), "per-group histograms of the predictions (counts)"),),
+    params=(
+        ParamSpec("weights", "uniform", Choice(("uniform", "size")),
+                  "'uniform': π_g = 1/(non-empty groups); 'size': π_g ∝ the group's total count"),
+        BASE,
+    ),
+    outputs=(OutputSpec("js", "Jensen–Shannon divergence per stack of group histograms", shape=("...",),
+                        scale=JSG_SCALE),),
+    properties=(
+        Property("bounds", "0 <= JS <= log(number of non-empty groups)", _jsg_bounds),
+        Property("two_groups", "G = 2, uniform: ½KL(P‖M) + ½KL(Q‖M)", _jsg_two_groups),
+        Property("size_weights_mutual_information", "size weights give I(group; bin) of the table", _jsg_size_is_mi),
+        Property("group_scale_invariance", "uniform weights: scaling one group's counts changes nothing",
+                 _jsg_scale_groups),
+        Property("identical_zero", "identical group histograms give 0", _jsg_identical),
+    ),
+    branches=(
+        Branch("empty group", "a group with zero total next to non-empty ones",
+               lambda i, p, o: bool(np.any((np.sum(np.asarray(i["counts"]), axis=-1) == 0)
+                                           & (_jsg_groups(i)[..., None] > 0)))),
+        Branch("three or more groups", "G >= 3 non-empty groups", lambda i, p, o: bool(np.any(_jsg_groups(i) >= 3))),
+        Branch("size weights", "weights='size'", lambda i, p, o: p.get("weights", "uniform") == "size"),
+        Branch("log base", "`base` is given", lambda i, p, o: p.get("base") is not None),
+    ),
+    tolerance=default_tolerance(),
+    degenerate=("empty groups are left out", "fewer than two non-empty groups give 0"),
 ))

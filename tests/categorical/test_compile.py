@@ -42,6 +42,7 @@ CASES: dict[str, Callable[[], Any]] = {
     "plugin_entropy_log2": lambda: A.plugin_entropy_log2(P, eps=1e-3),
     "hellinger_distance": lambda: A.hellinger_distance(P, Q),
     "plugin_mutual_information_categorical": lambda: A.plugin_mutual_information_categorical(P, base=2.0),
+    "jensen_shannon_groups": lambda: A.jensen_shannon_groups(P, weights="size"),
 }
 
 

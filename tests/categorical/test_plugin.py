@@ -1,7 +1,8 @@
 """Tests of the ``categorical`` plug-in estimators (plugin_entropy_log2, hellinger_distance,
-plugin_mutual_information_categorical): a transcription of C-IP's ``compute_entropy_formula`` and of
-scikit-learn's ``mutual_info_score`` (not installed here; commits below), scipy (``stats.entropy``,
-``spatial.distance.euclidean``), mpmath, bad input and ``torch.compile``.
+plugin_mutual_information_categorical, jensen_shannon_groups): a transcription of C-IP's
+``compute_entropy_formula`` and of scikit-learn's ``mutual_info_score`` (not installed here; commits
+below), scipy (``stats.entropy``, ``spatial.distance.euclidean``/``jensenshannon``), mpmath, bad input
+and ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.distance import euclidean
+from scipy.spatial.distance import euclidean, jensenshannon
 from scipy.stats import entropy as scipy_entropy
 
 from accelerated import categorical as A
@@ -187,6 +188,7 @@ COMPILE = {
     "plugin_entropy_log2": lambda: A.plugin_entropy_log2(P),
     "hellinger_distance": lambda: A.hellinger_distance(P, Q),
     "plugin_mutual_information_categorical": lambda: A.plugin_mutual_information_categorical(CT, base=2.0),
+    "jensen_shannon_groups": lambda: A.jensen_shannon_groups(CT, weights="size"),
 }
 
 
@@ -198,3 +200,49 @@ def test_compiles_fullgraph_unchecked(name: str) -> None:
     with unchecked():
         compiled = torch.compile(fn, fullgraph=True, backend="eager")()
     torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- jensen_shannon_groups
+
+
+def test_jsg_two_groups_match_scipy_jensenshannon() -> None:
+    rng = np.random.default_rng(6)
+    c = rng.integers(0, 6, size=(5, 2, 7)).astype(np.float64)
+    c[0, 0] = [3, 0, 0, 0, 0, 0, 0]
+    c[0, 1] = [0, 0, 2, 2, 0, 0, 0]  # disjoint: ln 2
+    c[1, 1] *= 3.0  # group sizes do not matter with uniform weights
+    for base in (None, 2.0):
+        expected = np.array([jensenshannon(x[0], x[1], base=base) ** 2 for x in c])  # scipy normalises the rows
+        for got in layers("jensen_shannon_groups", c, base=base):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_jsg_many_groups_entropy_form_and_mutual_information() -> None:
+    rng = np.random.default_rng(7)
+    c = rng.integers(0, 5, size=(4, 5, 6)).astype(np.float64)
+    c[1, 2] = 0.0  # an empty group is left out
+    for weights in ("uniform", "size"):
+        expected = []
+        for table in c:
+            n = table.sum(1)
+            keep = n > 0
+            p = table[keep] / n[keep, None]
+            pi = n[keep] / n[keep].sum() if weights == "size" else np.full(keep.sum(), 1 / keep.sum())
+            # generalised JS (Lin 1991): H(Σ π P) − Σ π H(P), with scipy's entropy
+            expected.append(scipy_entropy(pi @ p) - float(np.sum(pi * scipy_entropy(p, axis=1))))
+        for got in layers("jensen_shannon_groups", c, weights=weights):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    mi = [sklearn_mutual_info_score_contingency(t) for t in c]
+    for got in layers("jensen_shannon_groups", c, weights="size"):
+        np.testing.assert_allclose(got, mi, rtol=1e-12, atol=1e-14)
+
+
+def test_jsg_degenerate_and_bad_input() -> None:
+    c = np.array([[[0.0, 0.0], [1.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    for got in layers("jensen_shannon_groups", c):
+        np.testing.assert_array_equal(got, [0.0, 0.0])  # fewer than two non-empty groups
+    for mod in (R, A):
+        with pytest.raises(DomainError, match="counts"):
+            mod.jensen_shannon_groups(np.array([[1.0, -1.0], [1.0, 1.0]]))
+        with pytest.raises(ValueError, match="weights"):
+            mod.jensen_shannon_groups(np.ones((2, 2)), weights="equal")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from conformance.cases import Curated
 from conformance.cases.categorical._common import base_param, interior, regime
-from conformance.strategies import Case, generic_case
+from conformance.strategies import Case, dims_for, generic_case, weights
 from spec.model import MethodSpec
 
 __all__ = ["CASES", "CURATED"]
@@ -89,3 +89,41 @@ CURATED: dict[str, tuple[Curated, ...]] = {
                 {"counts": [[1.0, 1.0], [0.0, 2.0]]}, {"base": None}, expected={"mi": MI_1102}),
     ),
 }
+
+
+# --------------------------------------------------------------------------- jensen_shannon_groups
+
+
+@st.composite
+def _jsg(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+    """Two groups (the catalogue's JSD(P, Q)) in half of the draws, else G in 1..4; in a quarter of
+    the draws one group's histogram is emptied (left out by the method)."""
+    dims = draw(dims_for(spec, small=small))
+    if regime(draw, [(1, "two"), (1, "any")], "groups") == "two":
+        dims["G"] = 2
+    shape = (*tuple(int(d) for d in dims.get("...", ())), int(dims["G"]), int(dims["K"]))
+    c = draw(weights(shape, dtype), label="counts")
+    if regime(draw, [(3, "full"), (1, "empty")], "empty_group") == "empty" and c.size and shape[-2] > 1:
+        c = c.copy()
+        c[..., int(draw(st.integers(0, shape[-2] - 1), label="empty_index")), :] = 0.0
+    params = {"weights": regime(draw, [(2, "uniform"), (1, "size")], "weights"), "base": base_param(draw)}
+    return Case({"counts": c}, params, dims)
+
+
+CASES["jensen_shannon_groups"] = _jsg
+
+CURATED["jensen_shannon_groups"] = (
+    Curated("disjoint_two_groups_bits", "two groups on disjoint bins: ½KL + ½KL = ln 2 nats = 1 bit, whatever "
+            "the group sizes (uniform weights)", {"counts": [[1.0, 0.0], [0.0, 3.0]]},
+            {"weights": "uniform", "base": 2.0}, expected={"js": 1.0}),
+    Curated("disjoint_size_weights", "the same with size weights (¼, ¾): I(group; bin) = H(¼, ¾) (mpmath)",
+            {"counts": [[1.0, 0.0], [0.0, 3.0]]}, {"weights": "size", "base": None},
+            expected={"js": 0.5623351446188083}),
+    Curated("three_disjoint", "three groups on disjoint bins: ln 3 (uniform weights)",
+            {"counts": [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 5.0]]}, {"weights": "uniform", "base": None},
+            expected={"js": 1.0986122886681098}),
+    Curated("empty_group_left_out", "an empty group is left out: JS((½, ½), (¼, ¾)) (mpmath); a single "
+            "non-empty group gives 0",
+            {"counts": [[[2.0, 2.0], [0.0, 0.0], [1.0, 3.0]], [[0.0, 0.0], [4.0, 1.0], [0.0, 0.0]]]},
+            {"weights": "uniform", "base": None}, expected={"js": [0.03382207556860523, 0.0]}),
+)

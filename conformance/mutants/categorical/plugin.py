@@ -120,3 +120,50 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
         Mutant("base_ignored", "`base` accepted but the result stays in nats", mi_base_ignored),
     ),
 }
+
+
+# --------------------------------------------------------------------------- jensen_shannon_groups
+
+
+def _jsg(counts: Any, weights: str, base: float | None, *, count_empty: bool = False,
+         mixture_uniform: bool = False) -> F64:
+    c = np.asarray(counts, dtype=np.float64)
+    stacks = c.reshape(-1, c.shape[-2], c.shape[-1])
+    out = np.zeros(stacks.shape[0])
+    for i, table in enumerate(stacks):
+        n = np.sum(table, axis=1)
+        keep = np.ones_like(n, dtype=bool) if count_empty else n > 0
+        if np.sum(n > 0) < 2:
+            continue
+        p = np.where(n[keep][:, None] > 0, table[keep] / np.where(n[keep] > 0, n[keep], 1.0)[:, None], 0.0)
+        g = int(np.sum(keep))
+        pi = n[keep] / np.sum(n[keep]) if weights == "size" else np.full(g, 1.0 / g)
+        m = np.mean(p, axis=0) if mixture_uniform else pi @ p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(p > 0, pi[:, None] * p * (np.log(np.where(p > 0, p, 1.0)) - np.log(m[None, :])), 0.0)
+        out[i] = max(float(np.sum(t)), 0.0)
+    js = out.reshape(c.shape[:-2])
+    return np.asarray(js if base is None else js / math.log(base))
+
+
+def jsg_empty_counted(counts: Any, *, weights: str = "uniform", base: float | None = None) -> F64:
+    R.jensen_shannon_groups(counts, weights=weights, base=base)
+    return _jsg(counts, weights, base, count_empty=True)  # bug: empty groups keep a weight 1/G
+
+
+def jsg_mixture_uniform(counts: Any, *, weights: str = "uniform", base: float | None = None) -> F64:
+    R.jensen_shannon_groups(counts, weights=weights, base=base)
+    return _jsg(counts, weights, base, mixture_uniform=True)  # bug: M unweighted even with size weights
+
+
+def jsg_base_ignored(counts: Any, *, weights: str = "uniform", base: float | None = None) -> F64:
+    R.jensen_shannon_groups(counts, weights=weights, base=base)
+    return _jsg(counts, weights, None)  # bug: `base` never applied
+
+
+MUTANTS["jensen_shannon_groups"] = (
+    Mutant("empty_group_counted", "empty groups keep a uniform weight 1/G (and a zero histogram)", jsg_empty_counted),
+    Mutant("mixture_unweighted", "the mixture M is the plain mean of the groups even with size weights",
+           jsg_mixture_uniform),
+    Mutant("base_ignored", "`base` accepted but the result stays in nats", jsg_base_ignored),
+)
