@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from accelerated._xp import Array, from_compute, namespace, to_compute
+from accelerated._xp import Array, from_compute, is_torch, namespace, to_compute
 from accelerated.categorical._common import quiet, shifted_log_softmax
 from spec.errors import DomainError, DTypeError, ShapeError
 from spec.validate import check_finite, check_index, check_mask, check_params, check_same_shape, checked
@@ -71,17 +71,32 @@ def token_self_information(logits: Array, target: Array, *, ignore_index: int = 
                          "a 0-d array")
     if logits.shape[-1] == 0:
         raise ShapeError(fn, "logits", "a non-empty category axis", f"shape {tuple(logits.shape)}")
-    check_finite(fn, "logits", logits, xp, allow_neg_inf=True, axis=-1)
-    _check_targets(fn, logits, target, xp, ignore_index)
-    z = to_compute(logits, xp)
-    kept = target != ignore_index
-    safe = xp.where(kept, target, xp.zeros_like(target))
-    with quiet(z):
-        lp = shifted_log_softmax(z, xp, -1)
-        ly = xp.take_along_axis(lp, xp.expand_dims(safe, axis=-1), axis=-1)[..., 0]
-        info = xp.where(kept, -ly, xp.zeros_like(ly))
-        if base is not None:
-            info = info / math.log(base)
+    if is_torch(logits) and logits.ndim >= 1:
+        # Torch: I = logsumexp(z) − z_y from the chunked row kernel (no (N, V) log-softmax, as
+        # cross_entropy's class-index path). The full finiteness scan runs only when the (small) lse
+        # is not finite: NaN, +inf and all -inf rows all make it so.
+        from accelerated.torch_fast import logsumexp_rows
+
+        lse = logsumexp_rows(logits)
+        if checked() and lse.numel() and not bool(xp.all(xp.isfinite(lse))):
+            check_finite(fn, "logits", logits, xp, allow_neg_inf=True, axis=-1)
+        _check_targets(fn, logits, target, xp, ignore_index)
+        kept = target != ignore_index
+        safe = xp.where(kept, target, xp.zeros_like(target))
+        zy = xp.take_along_axis(logits, xp.expand_dims(safe, axis=-1), axis=-1)[..., 0]
+        info = lse - (zy if zy.dtype == lse.dtype else xp.astype(zy, lse.dtype))
+    else:
+        check_finite(fn, "logits", logits, xp, allow_neg_inf=True, axis=-1)
+        _check_targets(fn, logits, target, xp, ignore_index)
+        z = to_compute(logits, xp)
+        kept = target != ignore_index
+        safe = xp.where(kept, target, xp.zeros_like(target))
+        with quiet(z):
+            lp = shifted_log_softmax(z, xp, -1)
+            info = -xp.take_along_axis(lp, xp.expand_dims(safe, axis=-1), axis=-1)[..., 0]
+    info = xp.where(kept, info, xp.zeros_like(info))
+    if base is not None:
+        info = info / math.log(base)
     return from_compute(info, logits, xp)
 
 
@@ -124,16 +139,18 @@ def min_k_plus_plus(logits: Array, target: Array, *, ratio: float = 0.2, ignore_
     safe = xp.where(kept, target, xp.zeros_like(target))
     with quiet(z):
         fin = ~xp.isinf(z)
-        d = z - xp.max(z, axis=-1, keepdims=True)  # -inf entries stay -inf
-        p = xp.exp(d - xp.log(xp.sum(xp.exp(d), axis=-1, keepdims=True)))
-        dz = xp.where(fin, d, xp.zeros_like(d))
+        m = xp.max(z, axis=-1, keepdims=True)
+        w = xp.exp(z - m)  # unnormalised p (0 at -inf entries); Σ w >= 1
+        s0 = xp.sum(w, axis=-1, keepdims=True)
         # the score is invariant to scaling the gaps: divide them by their spread (max − min finite logit)
-        # so that σ² cannot underflow for tiny gaps
-        spread = -xp.min(dz, axis=-1, keepdims=True)
-        e = dz / xp.where(spread > 0, spread, xp.ones_like(spread))
-        mu = xp.sum(p * e, axis=-1)
-        dev = xp.where(fin, e - xp.expand_dims(mu, axis=-1), xp.zeros_like(e))
-        var = xp.sum(p * dev * dev, axis=-1)
+        # so that σ² cannot underflow for tiny gaps; -inf entries get e = 0 (and weight 0)
+        low = xp.min(xp.where(fin, z, m), axis=-1, keepdims=True)
+        spread = m - low
+        e = xp.where(fin, z - m, xp.zeros_like(z)) / xp.where(spread > 0, spread, xp.ones_like(spread))
+        mu = xp.sum(w * e, axis=-1, keepdims=True) / s0
+        dev = e - mu
+        var = xp.sum(w * dev * dev, axis=-1) / s0[..., 0]
+        mu = mu[..., 0]
         dy = xp.take_along_axis(e, xp.expand_dims(safe, axis=-1), axis=-1)[..., 0]
         dinf = xp.take_along_axis(fin, xp.expand_dims(safe, axis=-1), axis=-1)[..., 0]
         pos = var > 0
