@@ -334,7 +334,6 @@ register(MethodSpec(
     tolerance=default_tolerance(),
     derivation=Derivation(_js_problem, wrt=("p", "q"), kinks="p_k = 0 or q_k = 0 (boundary of the simplex)"),
     degenerate=("disjoint supports give exactly log 2",),
-    aliases=("jensen_shannon_groups",),
 ))
 
 

@@ -33,6 +33,16 @@ CASES: dict[str, Callable[[], Any]] = {
     "cross_entropy": lambda: A.cross_entropy(Z, Y, weight=W, label_smoothing=0.1),
     "cross_entropy_soft": lambda: A.cross_entropy(Z, P, reduction="none"),
     "cross_entropy_plain": lambda: A.cross_entropy(Z, Y, reduction="sum"),
+    # membership group (the group's own compile cases: tests/categorical/test_membership.py)
+    "token_self_information": lambda: A.token_self_information(Z, Y, base=2.0),
+    "min_k_prob": lambda: A.min_k_prob(torch.log(P[..., 0]), mask=Y != -100, ratio=0.5),
+    "min_k_plus_plus": lambda: A.min_k_plus_plus(Z, Y, negate=True),
+    "dc_pdd_score": lambda: A.dc_pdd_score(torch.log(P[..., 0]), Y, W, a=0.5),
+    # plugin group (its own compile cases: tests/categorical/test_plugin.py)
+    "plugin_entropy_log2": lambda: A.plugin_entropy_log2(P, eps=1e-3),
+    "hellinger_distance": lambda: A.hellinger_distance(P, Q),
+    "plugin_mutual_information_categorical": lambda: A.plugin_mutual_information_categorical(P, base=2.0),
+    "jensen_shannon_groups": lambda: A.jensen_shannon_groups(P, weights="size"),
 }
 
 
