@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from accelerated._xp import Array, compute_dtype, detach, from_compute, namespace, softmax, to_compute
+from accelerated.decoding import _fast
 from accelerated.decoding._common import _check_logits, _divide, _index
 from spec.errors import DomainError, ShapeError
 from spec.validate import check_finite, check_params, check_vocab_axis, checked
@@ -46,6 +47,8 @@ def sample(logits: Array, uniforms: Array) -> Array:
         raise DomainError("sample", "uniforms", "values in [0, 1)", "a value outside [0, 1)")
     z = detach(to_compute(logits, xp))
     u = xp.astype(detach(uniforms), compute_dtype(logits, xp))
+    if _fast.usable(logits):
+        return _fast.sample(z, u)
     p = softmax(z, xp)
     cum = xp.cumulative_sum(p, axis=-1)
     v = z.shape[-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from accelerated._xp import Array, log_softmax, softmax
+from accelerated.decoding import _fast
 from accelerated.decoding._common import (
     _apply,
     _count,
@@ -36,6 +37,8 @@ def top_k_filter(logits: Array, k: int, *, ties: str = "keep", min_tokens_to_kee
     check_params("top_k_filter", k=k, ties=ties, min_tokens_to_keep=min_tokens_to_keep)
     xp, z = _validated("top_k_filter", logits)
     k_eff = min(max(k, min_tokens_to_keep), z.shape[-1])
+    if _fast.usable(logits):
+        return _fast.top_k(logits, z, k_eff, ties)
     if ties == "keep":
         kth = xp.sort(z, axis=-1, descending=True)[..., k_eff - 1: k_eff]
         return _apply(logits, z >= kth, xp)
@@ -52,6 +55,10 @@ def top_p_filter(logits: Array, p: float, *, min_tokens_to_keep: int = 1) -> Arr
     if p == 1.0:
         return _apply(logits, z == z, xp)  # identity (a new array); z has no NaN
     v = z.shape[-1]
+    if _fast.usable(logits):
+        if p == 0.0:
+            return _fast.top_k(logits, z, min(min_tokens_to_keep, v), "exact")
+        return _fast.top_p(logits, z, p, min_tokens_to_keep)
     order = _order(z, xp)
     if p == 0.0:
         n = _full_n(z, min(min_tokens_to_keep, v), xp)
@@ -70,6 +77,8 @@ def min_p_filter(logits: Array, min_p: float, *, min_tokens_to_keep: int = 1) ->
     check_params("min_p_filter", min_p=min_p, min_tokens_to_keep=min_tokens_to_keep)
     xp, z = _validated("min_p_filter", logits)
     log_t = -math.inf if min_p == 0 else math.log(min_p)
+    if _fast.usable(logits):
+        return _fast.min_p(logits, z, log_t, min(min_tokens_to_keep, z.shape[-1]))
     removed = (z - xp.max(z, axis=-1, keepdims=True)) < log_t
     forced = _first_n(z, _order(z, xp), _full_n(z, min(min_tokens_to_keep, z.shape[-1]), xp), xp)
     return _apply(logits, ~removed | forced, xp)
@@ -83,6 +92,8 @@ def typical_filter(logits: Array, mass: float = 0.9, *, min_tokens_to_keep: int 
     check_params("typical_filter", mass=mass, min_tokens_to_keep=min_tokens_to_keep)
     xp, z = _validated("typical_filter", logits)
     v = z.shape[-1]
+    if _fast.usable(logits):
+        return _fast.typical(logits, z, mass, min(min_tokens_to_keep, v))
     logp = log_softmax(z, xp)
     score = xp.abs(-logp - _entropy(logp, xp))
     key = -score  # ascending score == descending key; stable: lowest index first among ties
@@ -102,6 +113,8 @@ def epsilon_filter(logits: Array, epsilon: float, *, min_tokens_to_keep: int = 1
     """Epsilon truncation (``log p < log ε`` removed); see :func:`reference.decoding.epsilon_filter`."""
     check_params("epsilon_filter", epsilon=epsilon, min_tokens_to_keep=min_tokens_to_keep)
     xp, z = _validated("epsilon_filter", logits)
+    if _fast.usable(logits):
+        return _fast.epsilon_eta(logits, z, math.log(epsilon), min(min_tokens_to_keep, z.shape[-1]), eta=False)
     removed = log_softmax(z, xp) < math.log(epsilon)
     return _apply(logits, ~removed | _guard_kth(z, min_tokens_to_keep, xp), xp)
 
@@ -110,6 +123,8 @@ def eta_filter(logits: Array, epsilon: float, *, min_tokens_to_keep: int = 1) ->
     """Eta truncation, ``η = min(ε, √ε e^{-H})``; see :func:`reference.decoding.eta_filter`."""
     check_params("eta_filter", epsilon=epsilon, min_tokens_to_keep=min_tokens_to_keep)
     xp, z = _validated("eta_filter", logits)
+    if _fast.usable(logits):
+        return _fast.epsilon_eta(logits, z, math.log(epsilon), min(min_tokens_to_keep, z.shape[-1]), eta=True)
     logp = log_softmax(z, xp)
     log_eps = math.log(epsilon)
     log_t = xp.clip(0.5 * log_eps - _entropy(logp, xp), None, log_eps)
@@ -128,6 +143,9 @@ def top_h_filter(logits: Array, alpha: float, *, criterion: str = "hf", top_n: i
     xp, z = _validated("top_h_filter", logits)
     v = z.shape[-1]
     n_top = min(top_n, v)
+    if _fast.usable(logits):
+        return _fast.top_h(logits, z, alpha, criterion, n_top, float(temperature), min_tokens_to_keep,
+                           TOP_H_PROBABILITY_FLOOR, lambda x, t: _divide(x, t, xp))
     order = _order(z, xp)
     zc = _divide(z - xp.max(z, axis=-1, keepdims=True), float(temperature), xp)
     top = order[..., :n_top]
