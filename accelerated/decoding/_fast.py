@@ -38,7 +38,10 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["epsilon_eta", "min_p", "sample", "top_h", "top_k", "top_p", "typical", "usable"]
+from spec.errors import DomainError
+from spec.validate import check_vocab_axis, checked
+
+__all__ = ["epsilon_eta", "min_p", "sample", "top_h", "top_k", "top_p", "typical", "usable", "validated"]
 
 _CPU_CHUNK_BYTES = 1 << 20
 _CUDA_CHUNK_BYTES = 1 << 24
@@ -54,6 +57,27 @@ ENABLED = True
 def usable(logits: object) -> bool:
     """Torch tensors of a floating dtype (the generic path serves every other array)."""
     return ENABLED and isinstance(logits, torch.Tensor) and logits.dtype in _DTYPES
+
+
+def validated(fn: str, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits as detached compute-dtype ``(rows, V)`` and their row maxima ``(rows, 1)``.
+
+    The checks of :func:`spec.validate.check_finite` (``allow_neg_inf=True``), with the same errors
+    in the same order, read from the row maxima instead of three passes over the tensor: ``amax``
+    propagates NaN, is ``+inf`` iff the row holds ``+inf`` (and no NaN), and ``-inf`` iff every entry is.
+    """
+    check_vocab_axis(fn, "logits", logits)
+    z = logits.detach()
+    z = _rows(z if z.dtype in (torch.float32, torch.float64) else z.to(torch.float32))
+    m = z.amax(-1, keepdim=True)
+    if checked():
+        if bool(torch.isnan(m).any()):
+            raise DomainError(fn, "logits", "no NaN values", "NaN")
+        if bool((m == math.inf).any()):
+            raise DomainError(fn, "logits", "finite values or -inf", "+inf")
+        if bool((m == -math.inf).any()):
+            raise DomainError(fn, "logits", "at least one finite entry per row", "a row of only -inf")
+    return z, m
 
 
 # --------------------------------------------------------------------------- helpers
@@ -113,10 +137,21 @@ def _first(z: torch.Tensor, kth: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
     return above | (eq & (torch.cumsum(eq, -1, dtype=torch.int32) <= r))
 
 
+def _first_rows(z: torch.Tensor, kth: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """:func:`_first` over row chunks (the tie count of a chunk stays in the cache)."""
+    chunks = _chunks(z.shape[0], z.shape[-1], z.dtype, z.device)
+    if len(chunks) <= 1:
+        return _first(z, kth, n)
+    kept = torch.empty(z.shape, dtype=torch.bool, device=z.device)
+    for a, b in chunks:
+        kept[a:b] = _first(z[a:b], kth[a:b], n[a:b])
+    return kept
+
+
 def _first_static(z: torch.Tensor, m: int) -> torch.Tensor:
     """The first ``m`` tokens (``1 <= m <= V``) of the stable descending order of ``z``."""
     kth = torch.topk(z, m, dim=-1, sorted=False).values.amin(-1, keepdim=True)
-    return _first(z, kth, torch.full_like(kth, m, dtype=torch.int64))
+    return _first_rows(z, kth, torch.full_like(kth, m, dtype=torch.int64))
 
 
 def _emit(logits: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
@@ -159,8 +194,7 @@ def _lse_parts(z: torch.Tensor, m: torch.Tensor, *, with_entropy: bool) -> tuple
 # --------------------------------------------------------------------------- top-k
 
 
-def top_k(logits: torch.Tensor, zc: torch.Tensor, k_eff: int, ties: str) -> torch.Tensor:
-    z = _rows(zc)
+def top_k(logits: torch.Tensor, z: torch.Tensor, m: torch.Tensor, k_eff: int, ties: str) -> torch.Tensor:
     if ties == "keep":
         kth = torch.topk(z, k_eff, dim=-1, sorted=False).values.amin(-1, keepdim=True)
         return _emit(logits, z >= kth)
@@ -170,9 +204,7 @@ def top_k(logits: torch.Tensor, zc: torch.Tensor, k_eff: int, ties: str) -> torc
 # --------------------------------------------------------------------------- min-p
 
 
-def min_p(logits: torch.Tensor, zc: torch.Tensor, log_t: float, m_keep: int) -> torch.Tensor:
-    z = _rows(zc)
-    m = z.amax(-1, keepdim=True)
+def min_p(logits: torch.Tensor, z: torch.Tensor, m: torch.Tensor, log_t: float, m_keep: int) -> torch.Tensor:
     # kept iff not ((z - m) < log_t): the smallest such float, exactly
     thr = _smallest(lambda x: ~((x - m) < log_t), _full(m, -math.inf), _full(m, math.inf))
     kept = z >= thr
@@ -184,11 +216,10 @@ def min_p(logits: torch.Tensor, zc: torch.Tensor, log_t: float, m_keep: int) -> 
 # --------------------------------------------------------------------------- epsilon / eta
 
 
-def epsilon_eta(logits: torch.Tensor, zc: torch.Tensor, log_eps: float, m_keep: int, *, eta: bool) -> torch.Tensor:
+def epsilon_eta(logits: torch.Tensor, z: torch.Tensor, m: torch.Tensor, log_eps: float, m_keep: int, *,
+                eta: bool) -> torch.Tensor:
     """``log p < log_t`` removed (``log p = (z - m) - log S``), ``log_t = log ε`` (epsilon) or
     ``min(log ε, ½ log ε - H)`` (eta); guard: ``z >=`` the ``m_keep``-th largest logit."""
-    z = _rows(zc)
-    m = z.amax(-1, keepdim=True)
     s, t = _lse_parts(z, m, with_entropy=eta)
     lse = torch.log(s)
     if eta:
@@ -204,9 +235,8 @@ def epsilon_eta(logits: torch.Tensor, zc: torch.Tensor, log_eps: float, m_keep: 
 # --------------------------------------------------------------------------- top-p
 
 
-def top_p(logits: torch.Tensor, zc: torch.Tensor, p: float, m_keep: int) -> torch.Tensor:
+def top_p(logits: torch.Tensor, z: torch.Tensor, m_all: torch.Tensor, p: float, m_keep: int) -> torch.Tensor:
     """Keep token ``j`` (stable descending order) iff the mass before it is ``< p``; at least ``m_keep``."""
-    z = _rows(zc)
     n, v = z.shape
     kept = torch.empty((n, v), dtype=torch.bool, device=z.device)
     chunks = _chunks(n, v, z.dtype, z.device)
@@ -215,7 +245,7 @@ def top_p(logits: torch.Tensor, zc: torch.Tensor, p: float, m_keep: int) -> torc
     for a, b in chunks:
         zb = z[a:b]
         e, tmp, mask = ebuf[: b - a], tbuf[: b - a], mbuf[: b - a]
-        m = zb.amax(-1, keepdim=True)
+        m = m_all[a:b]
         _exp_shifted(zb, m, e, floor=True)
         target = p * e.sum(-1, keepdim=True)
 
@@ -225,7 +255,11 @@ def top_p(logits: torch.Tensor, zc: torch.Tensor, p: float, m_keep: int) -> torc
             return torch.mul(e, mask, out=tmp).sum(-1, keepdim=True)
 
         # the value of the last kept token: the smallest x whose mass strictly above is < p·S
-        vstar = _smallest(lambda x, target=target, above=above: above(x) < target, _full(m, -math.inf), m)
+        def short(x: torch.Tensor, target: torch.Tensor = target, above: Callable[..., torch.Tensor] = above
+                  ) -> torch.Tensor:
+            return above(x) < target
+
+        vstar = _smallest(short, _full(m, -math.inf), m)
         g = above(vstar)
         ties = (zb == vstar).sum(-1, keepdim=True)
         ev = torch.exp(torch.clamp(vstar - m, min=_EXP_FLOOR[z.dtype]))
@@ -243,12 +277,10 @@ def top_p(logits: torch.Tensor, zc: torch.Tensor, p: float, m_keep: int) -> torc
 # --------------------------------------------------------------------------- typical
 
 
-def typical(logits: torch.Tensor, zc: torch.Tensor, mass: float, m_keep: int) -> torch.Tensor:
+def typical(logits: torch.Tensor, z: torch.Tensor, m: torch.Tensor, mass: float, m_keep: int) -> torch.Tensor:
     """Score ``s = |-log p - H|``; keep ``s <= σ*``, ``σ*`` the smallest score whose tokens of score
     ``<= σ*`` reach ``mass`` (all tokens when round-off leaves the total below it)."""
-    z = _rows(zc)
     n, v = z.shape
-    m = z.amax(-1, keepdim=True)
     s_tot, t_tot = _lse_parts(z, m, with_entropy=True)
     lse = torch.log(s_tot)
     h = lse - t_tot / s_tot
@@ -269,7 +301,10 @@ def typical(logits: torch.Tensor, zc: torch.Tensor, mass: float, m_keep: int) ->
             torch.le(score, x, out=mask)
             return torch.mul(pr, mask, out=tmp).sum(-1, keepdim=True)
 
-        sigma = _smallest(lambda x, below=below: below(x) >= mass, _full(mb, 0.0), inf[a:b])
+        def enough(x: torch.Tensor, below: Callable[..., torch.Tensor] = below) -> torch.Tensor:
+            return below(x) >= mass
+
+        sigma = _smallest(enough, _full(mb, 0.0), inf[a:b])
         kb = score <= sigma
         if m_keep > 1:  # with one, the lowest score (the first of the order) is kept by the rule
             kb = kb | _first_static(-score, min(m_keep, v))
@@ -280,13 +315,12 @@ def typical(logits: torch.Tensor, zc: torch.Tensor, mass: float, m_keep: int) ->
 # --------------------------------------------------------------------------- top-h
 
 
-def top_h(logits: torch.Tensor, zc: torch.Tensor, alpha: float, criterion: str, n_top: int, temperature: float,
-          m_keep: int, floor: float, divide: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
+def top_h(logits: torch.Tensor, z: torch.Tensor, m: torch.Tensor, alpha: float, criterion: str, n_top: int,
+          temperature: float, m_keep: int, floor: float,
+          divide: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
     """The ``n_top`` largest values by ``topk`` (only values matter for the criterion), the kept
     count ``n`` as in the generic code, then the first ``n`` tokens of the stable order."""
-    z = _rows(zc)
     nrow, v = z.shape
-    m = z.amax(-1, keepdim=True)
     size = max(n_top, min(m_keep, v))
     top = torch.topk(z, size, dim=-1, sorted=True).values
     head = divide(top[:, :n_top] - m, temperature)
@@ -308,7 +342,7 @@ def top_h(logits: torch.Tensor, zc: torch.Tensor, alpha: float, criterion: str, 
     count = ((cum <= tau) & positive).sum(-1, keepdim=True)
     nn = torch.clamp(count, min=max(1, min(m_keep, v)), max=v)
     kth = torch.gather(top, -1, nn - 1)
-    return _emit(logits, _first(z, kth, nn))
+    return _emit(logits, _first_rows(z, kth, nn))
 
 
 def _softmax(x: torch.Tensor) -> torch.Tensor:
@@ -319,10 +353,9 @@ def _softmax(x: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- sample
 
 
-def sample(zc: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+def sample(z: torch.Tensor, m_all: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """``min{j : C_j > u}`` on the row's cumulative softmax (first finite position for ``u = 0``,
     last finite position when round-off leaves ``u >= C_{V-1}``)."""
-    z = _rows(zc)
     n, v = z.shape
     uu = u.reshape(-1, 1).to(z.dtype)
     out = torch.empty((n, 1), dtype=torch.int64, device=z.device)
@@ -330,7 +363,7 @@ def sample(zc: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     (buf,) = _buffers(z, chunks, 1)
     for a, b in chunks:
         zb, ub, c = z[a:b], uu[a:b], buf[: b - a]
-        m = zb.amax(-1, keepdim=True)
+        m = m_all[a:b]
         _exp_shifted(zb, m, c, floor=False)
         c.div_(c.sum(-1, keepdim=True))
         c.cumsum_(-1)

@@ -38,7 +38,9 @@ def sample(logits: Array, uniforms: Array) -> Array:
     """
     xp = namespace(logits, uniforms)
     check_vocab_axis("sample", "logits", logits)
-    _check_logits("sample", logits, xp)
+    fast = _fast.validated("sample", logits) if _fast.usable(logits) else None
+    if fast is None:
+        _check_logits("sample", logits, xp)
     if tuple(uniforms.shape) != tuple(logits.shape[:-1]):
         raise ShapeError("sample", "uniforms", f"shape {tuple(logits.shape[:-1])} (logits.shape[:-1])",
                          f"shape {tuple(uniforms.shape)}")
@@ -47,8 +49,8 @@ def sample(logits: Array, uniforms: Array) -> Array:
         raise DomainError("sample", "uniforms", "values in [0, 1)", "a value outside [0, 1)")
     z = detach(to_compute(logits, xp))
     u = xp.astype(detach(uniforms), compute_dtype(logits, xp))
-    if _fast.usable(logits):
-        return _fast.sample(z, u)
+    if fast is not None:
+        return _fast.sample(fast[0], fast[1], u)
     p = softmax(z, xp)
     cum = xp.cumulative_sum(p, axis=-1)
     v = z.shape[-1]
