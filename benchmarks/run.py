@@ -58,7 +58,10 @@ import torch
 
 __all__ = ["main"]
 
-METHODS = ("entropy_from_logits", "cross_entropy", "top_p_filter")
+#: The other decoding filters and ``sample``, each against its transformers peer (see ``_decoding_impls``).
+DECODING_METHODS = ("top_k_filter", "min_p_filter", "typical_filter", "epsilon_filter", "eta_filter", "top_h_filter",
+                    "sample")
+METHODS = ("entropy_from_logits", "cross_entropy", "top_p_filter", *DECODING_METHODS)
 DEFAULT_CPU_SIZES = ("4096x32768",)
 DEFAULT_CUDA_SIZES = ("4096x32768", "8192x131072")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
@@ -299,6 +302,88 @@ def _top_p_impls(top_p: float) -> list[Impl]:
     return impls
 
 
+# --------------------------------------------------------------------------- decoding filters and sample
+
+#: Our parameters, the transformers peer (class name) and its parameters; the same rule on both sides.
+_DECODING: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
+    "top_k_filter": ({"k": 50}, "TopKLogitsWarper", {"top_k": 50}),
+    "min_p_filter": ({"min_p": 0.1}, "MinPLogitsWarper", {"min_p": 0.1}),
+    "typical_filter": ({"mass": 0.9}, "TypicalLogitsWarper", {"mass": 0.9}),
+    "epsilon_filter": ({"epsilon": 3e-4}, "EpsilonLogitsWarper", {"epsilon": 3e-4}),
+    "eta_filter": ({"epsilon": 3e-4}, "EtaLogitsWarper", {"epsilon": 3e-4}),
+    "top_h_filter": ({"alpha": 0.4}, "TopHLogitsWarper", {"top_h": 0.4}),
+}
+_KEPT_SET_METHODS = frozenset({"top_p_filter", *_DECODING})
+_GENERIC = [False]  # --generic: also time the generic array-API path on Torch
+
+
+def _agree_key(method: str) -> str:
+    if method == "sample":
+        return "token_mismatches_vs_reference"
+    return "kept_mismatches_vs_reference" if method in _KEPT_SET_METHODS else "max_abs_diff_vs_reference"
+
+
+def _uniforms(t: torch.Tensor, v: int) -> torch.Tensor:
+    """One uniform per row, derived from the row's target so that a row subset sees the same values."""
+    return (t.to(torch.float64) + 0.5) / v
+
+
+def _decoding_impls(m: str) -> list[Impl]:
+    """Reference (row subset), ours, the transformers peer and, with ``--generic``, our generic path."""
+    impls: list[Impl] = []
+    ours, peer_name, peer_kw = _DECODING.get(m, ({}, "", {}))
+    ref, acc = _lazy("reference.decoding", m), _lazy("accelerated.decoding", m)
+
+    def call(fn: Callable[..., Any], x: Any, t: Any, v: int) -> Thunk:
+        if m == "sample":
+            u = _uniforms(t, v)
+            uu = u.numpy() if isinstance(x, np.ndarray) else u.to(x.dtype if x.dtype == torch.float64 else
+                                                                    torch.float32)
+            return lambda: fn(x, uu)
+        return lambda: fn(x, **ours)
+
+    if ref is not None:
+        impls.append(Impl(m, "reference", f"reference.decoding.{m}",
+                          lambda x, t: call(ref, _np64(x), t.cpu(), x.shape[-1]), subset=True))
+    if acc is not None:
+        impls.append(Impl(m, "accelerated", f"accelerated.decoding.{m}", lambda x, t: call(acc, x, t, x.shape[-1])))
+        if _GENERIC[0]:
+            impls.append(Impl(m, "generic", f"accelerated.decoding.{m} generic path (before _fast)",
+                              lambda x, t: _generic(call(acc, x, t, x.shape[-1]))))
+    if m == "sample":
+        def multinomial(x: torch.Tensor, t: torch.Tensor) -> Thunk:
+            return lambda: torch.multinomial(torch.softmax(x, dim=-1), num_samples=1)
+
+        impls.append(Impl(m, "peer", "transformers generate step: softmax + torch.multinomial", multinomial))
+        return impls
+    try:
+        import transformers
+
+        warper = getattr(transformers, peer_name)(**peer_kw)
+
+        def hf_maker(x: torch.Tensor, t: torch.Tensor) -> Thunk:
+            ids = torch.zeros((x.shape[0], 1), dtype=torch.long, device=x.device)
+            return lambda: warper(ids, x)
+
+        impls.append(Impl(m, "peer", f"transformers {peer_name}", hf_maker))
+    except (ImportError, AttributeError):
+        pass
+    return impls
+
+
+def _generic(thunk: Thunk) -> Thunk:
+    def run() -> Any:
+        from accelerated.decoding import _fast
+
+        _fast.ENABLED = False
+        try:
+            return thunk()
+        finally:
+            _fast.ENABLED = True
+
+    return run
+
+
 class _OtherLoad:
     """Fraction of the machine's CPU time used by OTHER processes since construction (``None`` if unknown).
 
@@ -378,7 +463,9 @@ def _agreement(method: str, out: Any, ref: Any) -> float | None:
     a, r = _to_np(out), _to_np(ref)
     if a.shape != r.shape:
         return None
-    if method == "top_p_filter":
+    if method == "sample":
+        return float(np.count_nonzero(a != r))
+    if method in _KEPT_SET_METHODS:
         ka = a if a.dtype == np.bool_ else np.isfinite(a)
         kr = r if r.dtype == np.bool_ else np.isfinite(r)
         return float(np.count_nonzero(ka != kr))
@@ -444,6 +531,8 @@ def _bench_size(
             impls += _ce_impls()
         elif m == "top_p_filter":
             impls += _top_p_impls(top_p)
+        elif m in DECODING_METHODS:
+            impls += _decoding_impls(m)
 
     gc.collect()
     gc.freeze()  # later gc.collect() calls (one per memory measurement) then skip the long-lived heap
@@ -539,7 +628,7 @@ def _bench_impls(
 
     rows_out: list[dict[str, Any]] = []
     for m in ["floor", *methods]:
-        agree_key = "kept_mismatches_vs_reference" if m == "top_p_filter" else "max_abs_diff_vs_reference"
+        agree_key = _agree_key(m)
         idx = [i for i, im in enumerate(impls) if im.method == m]
         ref_ms = next((ms[i] for i in idx if impls[i].kind == "reference"), None)
         peer_ms = [ms[i] for i in idx if impls[i].kind == "peer" and ms[i] is not None]
@@ -602,7 +691,7 @@ def _table(res: dict[str, Any]) -> str:
     lines = [head, cols, "-" * len(cols)]
     for row in res["rows"]:
         label = row["label"] + (" *" if row["scaled"] else "")
-        agree = row.get("max_abs_diff_vs_reference", row.get("kept_mismatches_vs_reference"))
+        agree = row.get(_agree_key(row["method"])) if row["method"] != "floor" else None
         if row["error"]:
             lines.append(f"{row['method']:<20} {row['impl']:<11} {label[:58]:<58} ERROR {row['error'][:80]}")
             continue
@@ -616,7 +705,7 @@ def _table(res: dict[str, Any]) -> str:
     lines.append(
         f"* timed on the first {res['reference_rows']} rows and scaled ×{res['N'] / res['reference_rows']:.0f} "
         "(time and memory). vs ref = reference ms / this ms; vs peer = this ms / best peer ms; "
-        "agree = max |Δ| vs reference on its rows (top-p: differing kept entries)."
+        "agree = max |Δ| vs reference on its rows (filters: differing kept entries; sample: differing tokens)."
     )
     return "\n".join(lines)
 
@@ -657,6 +746,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cpu, plus cuda if present")
     p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--generic", action="store_true",
+                   help="also time the generic array-API path of the decoding methods on Torch (the code before "
+                        "accelerated.decoding._fast; slow: full sorts)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="write the report as JSON here")
     p.add_argument("--quiet", action="store_true", help="print only the tables")
@@ -684,6 +776,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[dict[str, Any]] = []
     mem_methods: dict[str, str] = {}
+    _GENERIC[0] = bool(args.generic)
     for device, sizes in plans:
         mem = _PeakMemory(device)
         mem_methods[device.type] = mem.method

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `benchmarks` lives at the repository root
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.run import METHODS, main  # noqa: E402
+from benchmarks.run import DECODING_METHODS, METHODS, _agree_key, main  # noqa: E402
 
 ROW_KEYS = {
     "method",
@@ -70,8 +70,8 @@ def test_tiny_benchmark_report(tmp_path: Path, capsys: pytest.CaptureFixture[str
         if ref:  # the reference runs on the 4-row subset, scaled to 8 rows
             assert ref[0]["scaled"] and ref[0]["rows_timed"] == 4
             assert acc["speedup_vs_reference"] > 0
-            key = "kept_mismatches_vs_reference" if method == "top_p_filter" else "max_abs_diff_vs_reference"
-            assert acc[key] is not None and acc[key] <= (0 if method == "top_p_filter" else 1e-4)
+            key = _agree_key(method)
+            assert acc[key] is not None and acc[key] <= (1e-4 if key == "max_abs_diff_vs_reference" else 0)
 
 
 def test_usage_errors() -> None:
@@ -80,3 +80,20 @@ def test_usage_errors() -> None:
         assert main(["--device", "cuda"]) == 2
     with pytest.raises(SystemExit):
         main(["--sizes", "8by64"])
+
+
+def test_decoding_methods_with_generic_path(tmp_path: Path) -> None:
+    # every filter and sample against its transformers peer; --generic adds the generic array-API path
+    assert set(DECODING_METHODS) <= set(METHODS)
+    path = tmp_path / "bench.json"
+    argv = ["--sizes", "6x40", "--repeat", "1", "--ref-rows", "3", "--device", "cpu", "--quiet", "--generic",
+            "--methods", *DECODING_METHODS, "--json", str(path)]
+    assert main(argv) == 0
+    rows = json.loads(path.read_text())["results"][0]["rows"]
+    for method in DECODING_METHODS:
+        mine = {r["impl"]: r for r in rows if r["method"] == method}
+        assert {"reference", "accelerated", "generic", "peer"} <= mine.keys(), (method, mine.keys())
+        for kind in ("accelerated", "generic"):
+            assert mine[kind]["error"] is None and mine[kind][_agree_key(method)] == 0, (method, kind)
+        peak = mine["accelerated"]["peak_fraction_of_input"]
+        assert peak is None or peak >= 0

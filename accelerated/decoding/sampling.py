@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from accelerated._xp import Array, compute_dtype, detach, from_compute, namespace, softmax, to_compute
+from accelerated.decoding import _fast
 from accelerated.decoding._common import _check_logits, _divide, _index
 from spec.errors import DomainError, ShapeError
 from spec.validate import check_finite, check_params, check_vocab_axis, checked
@@ -37,7 +38,9 @@ def sample(logits: Array, uniforms: Array) -> Array:
     """
     xp = namespace(logits, uniforms)
     check_vocab_axis("sample", "logits", logits)
-    _check_logits("sample", logits, xp)
+    fast = _fast.validated("sample", logits) if _fast.usable(logits) else None
+    if fast is None:
+        _check_logits("sample", logits, xp)
     if tuple(uniforms.shape) != tuple(logits.shape[:-1]):
         raise ShapeError("sample", "uniforms", f"shape {tuple(logits.shape[:-1])} (logits.shape[:-1])",
                          f"shape {tuple(uniforms.shape)}")
@@ -46,6 +49,8 @@ def sample(logits: Array, uniforms: Array) -> Array:
         raise DomainError("sample", "uniforms", "values in [0, 1)", "a value outside [0, 1)")
     z = detach(to_compute(logits, xp))
     u = xp.astype(detach(uniforms), compute_dtype(logits, xp))
+    if fast is not None:
+        return _fast.sample(fast[0], fast[1], u)
     p = softmax(z, xp)
     cum = xp.cumulative_sum(p, axis=-1)
     v = z.shape[-1]

@@ -1,7 +1,9 @@
 """Accelerated truncation filters: top-k, top-p, min-p, typical, epsilon, eta and Top-H.
 
 Same names, signatures, conventions and errors as :mod:`reference.decoding` (see
-:mod:`accelerated.decoding._common` for the vectorisation rules). Traceable with
+:mod:`accelerated.decoding._common` for the vectorisation rules). Torch tensors take the
+sort-free kernels of :mod:`accelerated.decoding._fast` (threshold search, partial selection);
+NumPy / CuPy arrays the generic array-API code below. Traceable with
 ``torch.compile(fullgraph=True)`` in unchecked mode.
 """
 
@@ -9,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from accelerated._xp import Array, log_softmax, softmax
+from accelerated._xp import Array, log_softmax, namespace, softmax
+from accelerated.decoding import _fast
 from accelerated.decoding._common import (
     _apply,
     _count,
@@ -34,6 +37,9 @@ __all__ = ["epsilon_filter", "eta_filter", "min_p_filter", "top_h_filter", "top_
 def top_k_filter(logits: Array, k: int, *, ties: str = "keep", min_tokens_to_keep: int = 1) -> Array:
     """Top-k truncation; see :func:`reference.decoding.top_k_filter`."""
     check_params("top_k_filter", k=k, ties=ties, min_tokens_to_keep=min_tokens_to_keep)
+    if _fast.usable(logits):
+        z, m = _fast.validated("top_k_filter", logits)
+        return _fast.top_k(logits, z, m, min(max(k, min_tokens_to_keep), z.shape[-1]), ties)
     xp, z = _validated("top_k_filter", logits)
     k_eff = min(max(k, min_tokens_to_keep), z.shape[-1])
     if ties == "keep":
@@ -48,6 +54,13 @@ def top_k_filter(logits: Array, k: int, *, ties: str = "keep", min_tokens_to_kee
 def top_p_filter(logits: Array, p: float, *, min_tokens_to_keep: int = 1) -> Array:
     """Top-p (nucleus) truncation, HF rule; see :func:`reference.decoding.top_p_filter`."""
     check_params("top_p_filter", p=p, min_tokens_to_keep=min_tokens_to_keep)
+    if _fast.usable(logits):
+        z, m = _fast.validated("top_p_filter", logits)
+        if p == 1.0:
+            return logits.clone()
+        if p == 0.0:
+            return _fast.top_k(logits, z, m, min(min_tokens_to_keep, z.shape[-1]), "exact")
+        return _fast.top_p(logits, z, m, p, min_tokens_to_keep)
     xp, z = _validated("top_p_filter", logits)
     if p == 1.0:
         return _apply(logits, z == z, xp)  # identity (a new array); z has no NaN
@@ -68,8 +81,11 @@ def top_p_filter(logits: Array, p: float, *, min_tokens_to_keep: int = 1) -> Arr
 def min_p_filter(logits: Array, min_p: float, *, min_tokens_to_keep: int = 1) -> Array:
     """Min-p truncation (``z - max z < log min_p`` removed); see :func:`reference.decoding.min_p_filter`."""
     check_params("min_p_filter", min_p=min_p, min_tokens_to_keep=min_tokens_to_keep)
-    xp, z = _validated("min_p_filter", logits)
     log_t = -math.inf if min_p == 0 else math.log(min_p)
+    if _fast.usable(logits):
+        z, m = _fast.validated("min_p_filter", logits)
+        return _fast.min_p(logits, z, m, log_t, min(min_tokens_to_keep, z.shape[-1]))
+    xp, z = _validated("min_p_filter", logits)
     removed = (z - xp.max(z, axis=-1, keepdims=True)) < log_t
     forced = _first_n(z, _order(z, xp), _full_n(z, min(min_tokens_to_keep, z.shape[-1]), xp), xp)
     return _apply(logits, ~removed | forced, xp)
@@ -81,6 +97,9 @@ def min_p_filter(logits: Array, min_p: float, *, min_tokens_to_keep: int = 1) ->
 def typical_filter(logits: Array, mass: float = 0.9, *, min_tokens_to_keep: int = 1) -> Array:
     """Locally typical truncation, HF rule; see :func:`reference.decoding.typical_filter`."""
     check_params("typical_filter", mass=mass, min_tokens_to_keep=min_tokens_to_keep)
+    if _fast.usable(logits):
+        z, m = _fast.validated("typical_filter", logits)
+        return _fast.typical(logits, z, m, mass, min(min_tokens_to_keep, z.shape[-1]))
     xp, z = _validated("typical_filter", logits)
     v = z.shape[-1]
     logp = log_softmax(z, xp)
@@ -101,6 +120,9 @@ def typical_filter(logits: Array, mass: float = 0.9, *, min_tokens_to_keep: int 
 def epsilon_filter(logits: Array, epsilon: float, *, min_tokens_to_keep: int = 1) -> Array:
     """Epsilon truncation (``log p < log ε`` removed); see :func:`reference.decoding.epsilon_filter`."""
     check_params("epsilon_filter", epsilon=epsilon, min_tokens_to_keep=min_tokens_to_keep)
+    if _fast.usable(logits):
+        z, m = _fast.validated("epsilon_filter", logits)
+        return _fast.epsilon_eta(logits, z, m, math.log(epsilon), min(min_tokens_to_keep, z.shape[-1]), eta=False)
     xp, z = _validated("epsilon_filter", logits)
     removed = log_softmax(z, xp) < math.log(epsilon)
     return _apply(logits, ~removed | _guard_kth(z, min_tokens_to_keep, xp), xp)
@@ -109,6 +131,9 @@ def epsilon_filter(logits: Array, epsilon: float, *, min_tokens_to_keep: int = 1
 def eta_filter(logits: Array, epsilon: float, *, min_tokens_to_keep: int = 1) -> Array:
     """Eta truncation, ``η = min(ε, √ε e^{-H})``; see :func:`reference.decoding.eta_filter`."""
     check_params("eta_filter", epsilon=epsilon, min_tokens_to_keep=min_tokens_to_keep)
+    if _fast.usable(logits):
+        z, m = _fast.validated("eta_filter", logits)
+        return _fast.epsilon_eta(logits, z, m, math.log(epsilon), min(min_tokens_to_keep, z.shape[-1]), eta=True)
     xp, z = _validated("eta_filter", logits)
     logp = log_softmax(z, xp)
     log_eps = math.log(epsilon)
@@ -125,6 +150,11 @@ def top_h_filter(logits: Array, alpha: float, *, criterion: str = "hf", top_n: i
     """Top-H truncation (``criterion`` 'hf' or 'official'); see :func:`reference.decoding.top_h_filter`."""
     check_params("top_h_filter", alpha=alpha, criterion=criterion, top_n=top_n, temperature=temperature,
                  min_tokens_to_keep=min_tokens_to_keep)
+    if _fast.usable(logits):
+        z, m = _fast.validated("top_h_filter", logits)
+        xt = namespace(z)
+        return _fast.top_h(logits, z, m, alpha, criterion, min(top_n, z.shape[-1]), float(temperature),
+                           min_tokens_to_keep, TOP_H_PROBABILITY_FLOOR, lambda x, t: _divide(x, t, xt))
     xp, z = _validated("top_h_filter", logits)
     v = z.shape[-1]
     n_top = min(top_n, v)
