@@ -77,7 +77,7 @@ def test_entropy_gradient_closed_form(monkeypatch: pytest.MonkeyPatch, temperatu
     np.testing.assert_allclose(g.numpy(), want, rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("dtype", LOW + [torch.float32])
+@pytest.mark.parametrize("dtype", [*LOW, torch.float32])
 def test_entropy_low_precision_accumulates_in_float32(dtype: torch.dtype) -> None:
     z = _z((64, 300), dtype, seed=3)
     g = _grad(entropy_from_logits, z)
