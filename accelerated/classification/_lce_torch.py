@@ -1,12 +1,12 @@
 """Torch kernel of :func:`accelerated.classification.linear_cross_entropy`: chunked forward and backward.
 
-The ``(N, V)`` logits are never stored. Rows are processed ``R`` at a time (``R ≤ N / 32`` for large
+The ``(N, V)`` logits are never stored. Rows are processed ``R`` at a time (``R ≤ N / 64`` for large
 problems and one chunk about ``32 MiB`` on CPU / ``256 MiB`` on CUDA): the forward computes a chunk's
 logits ``z = e_R cᵀ + b`` with one matmul, then its ``logsumexp`` and target logit, and keeps only
 ``lse`` (one number per row). The backward (a custom ``torch.autograd.Function``) recomputes the
 chunk's logits, forms ``G = (softmax(z) − onehot(t)) · g`` in place (times ``1 − tanh²`` with a
 softcap) and accumulates ``dE_R = G c``, ``dC += Gᵀ e_R``, ``db += Σ_rows G`` — so besides the inputs'
-own gradients at most two ``R × V`` compute buffers are live (``≤ 1/16`` of the float32 logits).
+own gradients at most two ``R × V`` compute buffers are live (``≤ 1/32`` of the float32 logits).
 
 bfloat16/float16 inputs are computed in float32: the classifier is converted once (``V × D`` float32,
 the one allocation that grows with ``V·D``), embedding chunks per chunk; gradients are accumulated in
@@ -28,7 +28,7 @@ __all__ = ["lce_rows"]
 
 _CPU_CHUNK_BYTES = 1 << 25
 _CUDA_CHUNK_BYTES = 1 << 28
-_MIN_CHUNKS = 32
+_MIN_CHUNKS = 64
 _SMALL_BYTES = 1 << 22
 
 

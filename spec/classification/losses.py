@@ -129,7 +129,7 @@ def _nonneg(ctx: PropertyContext) -> None:
 
 def _zero_classifier(ctx: PropertyContext) -> None:
     c = ctx.inputs["classifier"]
-    rows, tg = _pairs(ctx.inputs, ctx.params)
+    _, tg = _pairs(ctx.inputs, ctx.params)
     ignore = int(ctx.params.get("ignore_index", -100))
     (loss,) = ctx.call(classifier=np.zeros_like(c), bias=None, reduction="none")
     expected = np.where(tg != ignore, math.log(c.shape[0]), 0.0)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from conformance.mutants import Mutant
-from reference.classification import linear_cross_entropy as _ref
+from reference.classification.losses import linear_cross_entropy as _ref
 
 __all__ = ["MUTANTS"]
 
