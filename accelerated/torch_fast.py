@@ -31,18 +31,26 @@ How they are fast (eager Torch, so the same code runs on CPU and CUDA tensors):
 * **Rows whose entries are all ``−inf``** (and empty rows, ``V = 0``) have no distribution:
   ``logsumexp_rows`` returns ``−inf`` (as ``torch.logsumexp``) and ``entropy_rows`` returns NaN;
   callers validate such rows away. NaN or ``+inf`` logits give NaN (nothing is masked).
-* **Autograd.** When ``z`` requires grad (and grad mode is on) the plain eager formula runs instead
-  (it materialises ``(N, V)`` temporaries, as autograd must keep them anyway), written so that
-  ``−inf`` logits get a zero gradient rather than NaN.
+* **Autograd.** When ``z`` requires grad (and grad mode is on) the forward runs the same chunked core
+  inside a custom ``torch.autograd.Function`` that saves only ``z`` (no copy) and three per-row
+  statistics (row max ``m``, ``log s``, and ``H`` for the entropy); its backward recomputes the
+  log-softmax ``l = (z − m)/T − log s`` chunk by chunk and writes each chunk's gradient straight into
+  ``dz`` (``g·softmax/T`` for ``logsumexp``, ``−g·p(log p + H)/T`` for the entropy), so besides ``dz``
+  itself only two ``(C, V)`` compute buffers are live. bfloat16/float16 inputs are computed in float32
+  and the gradient is rounded to the input dtype once. ``−inf`` logits get ``p = exp(−inf) = 0`` and
+  an exactly zero gradient (``log p`` is clamped before ``p·log p``, so never ``0·∞``). The
+  cross-entropy backward (:func:`ce_rows_grad`) works the same way. Inside ``torch.compile`` the plain
+  eager formula is differentiated instead (see ``CHUNKED_UNDER_COMPILE``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import torch
 
-__all__ = ["dot_rows", "entropy_rows", "logsumexp_rows"]
+__all__ = ["ce_rows_grad", "chunked_autograd", "dot_rows", "entropy_rows", "logsumexp_rows", "logsumexp_stats"]
 
 # One compute buffer holds about this many bytes (1 MiB fits a CPU core's L2 with room for the input chunk).
 _CPU_CHUNK_BYTES = 1 << 20
@@ -87,18 +95,25 @@ def _as_rows(z: torch.Tensor) -> torch.Tensor | None:
 
 # --------------------------------------------------------------------------- chunked cores (2-D)
 
+# A core reduces a 2-D ``x`` into 1-D compute-dtype outputs: ``outs[0]`` is the result; with three
+# outputs it also writes the row statistics the chunked backward recomputes from, ``outs[1] = m``
+# (row max) and ``outs[2] = log s`` (``s = Σ exp(max((x − m)/T, y_min))``).
+_Outs = Sequence[torch.Tensor]
 
-def _lse_core(x: torch.Tensor, out: torch.Tensor, temperature: float) -> None:
-    """``out[i] = logsumexp(x[i] / temperature)`` for a 2-D ``x``; ``out`` is 1-D in the compute dtype."""
+
+def _lse_core(x: torch.Tensor, outs: _Outs, temperature: float) -> None:
+    """``outs[0][i] = logsumexp(x[i] / temperature)`` for a 2-D ``x`` (plus ``m``, ``log s`` if asked)."""
+    out = outs[0]
     n, v = x.shape
     acc = out.dtype
     if n == 0 or v == 0:
-        out.fill_(float("-inf"))  # logsumexp of an empty row (as torch.logsumexp)
+        for o in outs:
+            o.fill_(float("-inf"))  # logsumexp of an empty row (as torch.logsumexp)
         return
     c = _chunk_rows(n, v, acc, x.device)
     floor = _EXP_FLOOR[acc]
     y = torch.empty((min(c, n), v), dtype=acc, device=x.device)
-    m = torch.empty((n, 1), dtype=acc, device=x.device)
+    m = outs[1].view(n, 1) if len(outs) > 1 else torch.empty((n, 1), dtype=acc, device=x.device)
     same = x.dtype == acc
     for xc, mc, oc in zip(torch.split(x, c), torch.split(m, c), torch.split(out, c), strict=True):
         yc = y if xc.shape[0] == y.shape[0] else y[: xc.shape[0]]
@@ -113,6 +128,8 @@ def _lse_core(x: torch.Tensor, out: torch.Tensor, temperature: float) -> None:
         yc.exp_()
         torch.sum(yc, -1, out=oc)
     out.log_()
+    if len(outs) > 2:
+        outs[2].copy_(out)
     ms = m.squeeze(-1)
     if temperature != 1.0:
         ms = ms / temperature
@@ -121,19 +138,21 @@ def _lse_core(x: torch.Tensor, out: torch.Tensor, temperature: float) -> None:
     out.masked_fill_(ms == float("-inf"), float("-inf"))
 
 
-def _entropy_core(x: torch.Tensor, out: torch.Tensor, temperature: float) -> None:
-    """``out[i] = H(softmax(x[i] / temperature))`` for a 2-D ``x``; ``out`` is 1-D in the compute dtype."""
+def _entropy_core(x: torch.Tensor, outs: _Outs, temperature: float) -> None:
+    """``outs[0][i] = H(softmax(x[i] / temperature))`` for a 2-D ``x`` (plus ``m``, ``log s`` if asked)."""
+    out = outs[0]
     n, v = x.shape
     acc = out.dtype
     if n == 0 or v == 0:
-        out.fill_(float("nan"))  # an empty row is no distribution (like a row of only -inf)
+        for o in outs:
+            o.fill_(float("nan"))  # an empty row is no distribution (like a row of only -inf)
         return
     c = _chunk_rows(n, v, acc, x.device)
     floor = _EXP_FLOOR[acc]
     rows = min(c, n)
     y = torch.empty((rows, v), dtype=acc, device=x.device)
     e = torch.empty((rows, v), dtype=acc, device=x.device)
-    m = torch.empty((n, 1), dtype=acc, device=x.device)
+    m = outs[1].view(n, 1) if len(outs) > 1 else torch.empty((n, 1), dtype=acc, device=x.device)
     d = torch.empty((n,), dtype=acc, device=x.device)
     same = x.dtype == acc
     for xc, mc, sc, dc in zip(
@@ -154,10 +173,13 @@ def _entropy_core(x: torch.Tensor, out: torch.Tensor, temperature: float) -> Non
         torch.sum(yc.mul_(ec), -1, out=dc)
     # H = log s − Σ e·y / s   (out holds s)
     d.div_(out)
-    out.log_().sub_(d)
+    out.log_()
+    if len(outs) > 2:
+        outs[2].copy_(out)
+    out.sub_(d)
 
 
-# --------------------------------------------------------------------------- plain formulas (autograd)
+# --------------------------------------------------------------------------- plain formulas (compiled autograd)
 
 
 def _lse_plain(z: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -181,32 +203,152 @@ def _entropy_plain(z: torch.Tensor, temperature: float) -> torch.Tensor:
 # --------------------------------------------------------------------------- public kernels
 
 
-_Core = Callable[[torch.Tensor, torch.Tensor, float], None]
+_Core = Callable[[torch.Tensor, _Outs, float], None]
 
 
-def _run_rows(z: torch.Tensor, core: _Core, temperature: float) -> torch.Tensor:
+def _run_rows(z: torch.Tensor, core: _Core, temperature: float, n_outs: int = 1) -> tuple[torch.Tensor, ...]:
     acc = _acc(z.dtype)
-    out = torch.empty(z.shape[:-1], dtype=acc, device=z.device)
-    _apply(z, out, core, temperature)
-    return out
+    outs = tuple(torch.empty(z.shape[:-1], dtype=acc, device=z.device) for _ in range(n_outs))
+    _apply(z, outs, core, temperature)
+    return outs
 
 
-def _apply(z: torch.Tensor, out: torch.Tensor, core: _Core, temperature: float) -> None:
+def _apply(z: torch.Tensor, outs: _Outs, core: _Core, temperature: float) -> None:
     x = _as_rows(z)
     if x is not None:
-        core(x, out.view(-1), temperature)
+        core(x, [o.view(-1) for o in outs], temperature)
         return
     # rows are not jointly viewable (e.g. logits[:, :-1, :]): recurse over the leading axis, no copy
     for i in range(z.shape[0]):
-        _apply(z[i], out[i], core, temperature)
+        _apply(z[i], [o[i] for o in outs], core, temperature)
+
+
+def _row_blocks(z: torch.Tensor, g: torch.Tensor, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """2-D row views ``(z_rows, g_rows, first_row)`` covering ``z`` (any strides) and the contiguous ``g``."""
+    x = _as_rows(z)
+    if x is not None:
+        yield x, g.view(x.shape), start
+        return
+    per = 1
+    for s in z.shape[1:-1]:
+        per *= s
+    for i in range(z.shape[0]):
+        yield from _row_blocks(z[i], g[i], start + i * per)
+
+
+#: Use the chunked autograd Functions inside ``torch.compile`` too. They trace with ``fullgraph=True``
+#: (checked with the ``eager`` backend), but Dynamo unrolls the chunk loop (``N / C`` copies of the
+#: chunk's ops, e.g. 256 at 2048 × 32768 float32 on CPU) and Inductor fuses the plain formula well, so
+#: by default a compiled graph differentiates the plain formula instead.
+CHUNKED_UNDER_COMPILE = False
+
+
+def chunked_autograd() -> bool:
+    """Whether the chunked custom backward is used (eager mode; compiled graphs see ``CHUNKED_UNDER_COMPILE``)."""
+    return CHUNKED_UNDER_COMPILE or not torch.compiler.is_compiling()
+
+
+_GradChunk = Callable[[torch.Tensor, torch.Tensor, int, int], None]
+
+
+def _chunked_grad(z: torch.Tensor, m: torch.Tensor, logs: torch.Tensor, temperature: float,
+                  finish: _GradChunk) -> torch.Tensor:
+    """``dz`` built chunk by chunk: ``l = (z − m)/T − log s`` (the log-softmax, ``−inf`` kept) goes into a
+    compute buffer and ``finish(l, out_chunk, row0, row1)`` turns it into the gradient rows, written into
+    ``out_chunk`` (the compute buffer itself or a slice of ``dz``). Memory: ``dz`` plus two ``(C, V)`` buffers."""
+    acc = m.dtype
+    dz = torch.empty(z.shape, dtype=z.dtype, device=z.device)
+    mf, lf = m.reshape(-1, 1), logs.reshape(-1, 1)
+    v = z.shape[-1]
+    for x, g, r0 in _row_blocks(z, dz):
+        n = x.shape[0]
+        if n == 0 or v == 0:
+            continue
+        c = _chunk_rows(n, v, acc, z.device)
+        same = z.dtype == acc
+        buf = None if same else torch.empty((min(c, n), v), dtype=acc, device=z.device)
+        for k in range(0, n, c):
+            xc, gc = x[k:k + c], g[k:k + c]
+            lc = gc if buf is None else buf[: xc.shape[0]]
+            a, b = r0 + k, r0 + k + xc.shape[0]
+            torch.sub(xc, mf[a:b], out=lc)
+            if temperature != 1.0:
+                lc.div_(temperature)
+            lc.sub_(lf[a:b])
+            finish(lc, gc, a, b)
+            if buf is not None:
+                gc.copy_(lc)
+    return dz
+
+
+class _LseFn(torch.autograd.Function):
+    """``logsumexp(z / T)`` rows; backward ``dz = g · softmax(z / T) / T`` recomputed per chunk."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, temperature: float) -> torch.Tensor:
+        out, m, logs = _run_rows(z, _lse_core, temperature, 3)
+        ctx.save_for_backward(z, m, logs)
+        ctx.temperature = temperature
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, None]:
+        z, m, logs = ctx.saved_tensors
+        t = ctx.temperature
+        gf = (g / t).reshape(-1, 1).to(m.dtype)
+
+        def finish(lc: torch.Tensor, out: torch.Tensor, a: int, b: int) -> None:
+            lc.exp_().mul_(gf[a:b])
+
+        return _chunked_grad(z, m, logs, t, finish), None
+
+
+class _EntropyFn(torch.autograd.Function):
+    """Entropy rows of ``softmax(z / T)``; backward ``dz = −g · p (log p + H) / T`` recomputed per chunk."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, temperature: float) -> torch.Tensor:
+        h, m, logs = _run_rows(z, _entropy_core, temperature, 3)
+        ctx.save_for_backward(z, m, logs, h)
+        ctx.temperature = temperature
+        return h
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, None]:
+        z, m, logs, h = ctx.saved_tensors
+        t = ctx.temperature
+        acc = m.dtype
+        gf = (-g / t).reshape(-1, 1).to(acc)
+        hf = h.reshape(-1, 1)
+        floor = _EXP_FLOOR[acc]
+        n = h.numel()
+        c = _chunk_rows(n, z.shape[-1], acc, z.device) if n else 1
+        pbuf = torch.empty((min(c, n), z.shape[-1]), dtype=acc, device=z.device)
+
+        def finish(lc: torch.Tensor, out: torch.Tensor, a: int, b: int) -> None:
+            p = pbuf[: lc.shape[0]]
+            torch.exp(lc, out=p)  # exactly 0 at -inf logits
+            lc.clamp_min_(floor)  # ... where log p = -inf: 0·finite = 0, never 0·inf
+            lc.add_(hf[a:b]).mul_(p).mul_(gf[a:b])
+
+        return _chunked_grad(z, m, logs, t, finish), None
 
 
 def logsumexp_rows(z: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """``logsumexp(z / temperature)`` over the last axis (``−inf`` entries allowed)."""
     if _needs_grad(z):
+        if chunked_autograd():
+            return cast(torch.Tensor, _LseFn.apply(z, float(temperature)))  # type: ignore[no-untyped-call]
         return _lse_plain(z, temperature)
     with torch.no_grad():
-        return _run_rows(z, _lse_core, float(temperature))
+        return _run_rows(z, _lse_core, float(temperature))[0]
+
+
+def logsumexp_stats(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(logsumexp(z), m, log s)`` over the last axis, without autograd (the statistics of :func:`ce_rows_grad`)."""
+    with torch.no_grad():
+        lse, m, logs = _run_rows(z, _lse_core, 1.0, 3)
+    return lse, m, logs
 
 
 def entropy_rows(z: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -215,9 +357,58 @@ def entropy_rows(z: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     ``−inf`` logits have ``p = 0`` and contribute 0 (``0·log 0 = 0``).
     """
     if _needs_grad(z):
+        if chunked_autograd():
+            return cast(torch.Tensor, _EntropyFn.apply(z, float(temperature)))  # type: ignore[no-untyped-call]
         return _entropy_plain(z, temperature)
     with torch.no_grad():
-        return _run_rows(z, _entropy_core, float(temperature))
+        return _run_rows(z, _entropy_core, float(temperature))[0]
+
+
+class _CeGradFn(torch.autograd.Function):
+    """Attaches the cross-entropy gradient to precomputed per-row losses (see :func:`ce_rows_grad`)."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, loss: torch.Tensor, m: torch.Tensor, logs: torch.Tensor,
+                target: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor | None,
+                w: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(z, m, logs, target, a, b, c, w)
+        return loss.clone()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        z, m, logs, target, a, b, c, w = ctx.saved_tensors
+        acc = m.dtype
+        gf = g.reshape(-1).to(acc)
+        ga = (gf * a.reshape(-1)).reshape(-1, 1)
+        gb = (gf * b.reshape(-1)).neg_().reshape(-1, 1)
+        gc_ = None if c is None else (gf * c.reshape(-1)).reshape(-1, 1)
+        tf = target.reshape(-1, 1)
+
+        def finish(lc: torch.Tensor, out: torch.Tensor, r0: int, r1: int) -> None:
+            lc.exp_().mul_(ga[r0:r1])
+            lc.scatter_add_(1, tf[r0:r1], gb[r0:r1])
+            if gc_ is None:
+                return
+            if w is None:
+                lc.sub_(gc_[r0:r1])
+            else:
+                lc.addcmul_(gc_[r0:r1], w, value=-1.0)
+
+        return _chunked_grad(z, m, logs, 1.0, finish), None, None, None, None, None, None, None, None
+
+
+def ce_rows_grad(z: torch.Tensor, loss: torch.Tensor, m: torch.Tensor, logs: torch.Tensor, target: torch.Tensor,
+                 a: torch.Tensor, b: torch.Tensor, c: torch.Tensor | None, w: torch.Tensor | None) -> torch.Tensor:
+    """``loss`` (computed without autograd) with the cross-entropy gradient attached, chunked.
+
+    For per-row coefficients ``a, b, c`` (shape ``z.shape[:-1]``, no gradient), class weights ``w`` (or
+    ``None`` for all ones) and in-range ``target`` indices the gradient of row ``i`` is
+    ``g_i (a_i softmax(z_i) − b_i e_{y_i} − c_i w)``; with ``loss_i = (1−ε) w_y (lse − z_y) +
+    (ε/C)(Σw·lse − Σ_v w_v z_v)`` on valid rows: ``b = (1−ε) w_y``, ``c = ε/C``, ``a = b + c Σw``.
+    ``m, logs`` are :func:`logsumexp_stats`' statistics of ``z``. The backward keeps no ``(N, V)`` tensor
+    besides ``dz`` itself.
+    """
+    return cast(torch.Tensor, _CeGradFn.apply(z, loss, m, logs, target, a, b, c, w))  # type: ignore[no-untyped-call]
 
 
 def _dot_core(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:

@@ -32,6 +32,15 @@ threshold), so freed buffers go back to the OS and reuse cannot hide a peak; the
 peak is ``VmHWM`` after the call minus ``VmRSS`` before it. This counts NumPy and Torch alike
 (including the call's output). Where ``/proc/self/clear_refs`` is not writable the column is empty.
 
+``--backward`` times forward + backward instead (``entropy_from_logits`` and ``cross_entropy``; a fresh
+leaf ``x.detach().requires_grad_()`` per call, the thunk returns ``x.grad``): the extra peak then includes
+the ``(N, V)`` gradient, and ``peak_fraction_beyond_gradient`` reports the rest as a fraction of the input.
+
+``--lce-sizes N×D×V`` adds the fused linear cross-entropy benchmark (forward + backward w.r.t. ``e`` and
+``c``): :func:`accelerated.classification.linear_cross_entropy` against the materialised peer
+``F.cross_entropy(e @ c.T, y)`` on the same inputs; the extra peak memory beyond the inputs' gradients
+(``dE``, ``dC``) is reported as a fraction of the float32 ``(N, V)`` logits.
+
 Timings are wall-clock on a shared machine: they are reported, never asserted.
 """
 
@@ -487,6 +496,16 @@ def _parse_size(s: str) -> tuple[int, int]:
     return n, v
 
 
+def _parse_lce_size(s: str) -> tuple[int, int, int]:
+    parts = s.lower().replace("×", "x").split("x")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"size must look like 8192x2048x32768 (N x D x V), got {s!r}")
+    n, d, v = (int(p) for p in parts)
+    if min(n, d, v) < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {s!r}")
+    return n, d, v
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -516,6 +535,7 @@ def _bench_size(
     seed: int,
     mem: _PeakMemory,
     log: Callable[[str], None],
+    backward: bool = False,
 ) -> dict[str, Any]:
     gen = torch.Generator(device="cpu").manual_seed(seed)
     x = (torch.randn((n, v), generator=gen) * 2.0).to(dtype=dtype, device=device)
@@ -533,6 +553,8 @@ def _bench_size(
             impls += _top_p_impls(top_p)
         elif m in DECODING_METHODS:
             impls += _decoding_impls(m)
+    if backward:
+        impls = _with_backward(impls)
 
     gc.collect()
     gc.freeze()  # later gc.collect() calls (one per memory measurement) then skip the long-lived heap
@@ -558,7 +580,37 @@ def _bench_size(
     finally:
         gc.unfreeze()
     res["other_processes_cpu_fraction"] = load.fraction()
+    res["backward"] = backward
+    if backward:
+        for row in res["rows"]:
+            frac = row.get("peak_fraction_of_input")
+            grad = row["impl"] != "floor"
+            row["peak_fraction_beyond_gradient"] = None if frac is None or not grad else frac - 1.0
     return res
+
+
+def _with_backward(impls: list[Impl]) -> list[Impl]:
+    """Forward + backward versions of the differentiable Torch implementations (floors kept as they are)."""
+    out: list[Impl] = []
+    for im in impls:
+        if im.kind == "floor":
+            out.append(im)
+            continue
+        if im.kind == "reference" or im.subset or im.method not in ("entropy_from_logits", "cross_entropy"):
+            continue  # NumPy implementations have no backward
+
+        def make(x: torch.Tensor, t: torch.Tensor, _inner: Callable[..., Thunk] = im.make) -> Thunk:
+            def run() -> torch.Tensor | None:
+                leaf = x.detach().requires_grad_(True)
+                out = _inner(leaf, t)()
+                out = out.sum() if out.ndim else out
+                out.backward()
+                return leaf.grad
+
+            return run
+
+        out.append(Impl(im.method, im.kind, im.label + " [fwd+bwd]", make, note=im.note))
+    return out
 
 
 def _bench_impls(
@@ -671,6 +723,97 @@ def _bench_impls(
     }
 
 
+def _bench_lce(n: int, d: int, v: int, *, dtype: torch.dtype, device: torch.device, repeat: int, seed: int,
+               mem: _PeakMemory, log: Callable[[str], None]) -> dict[str, Any]:
+    """linear_cross_entropy forward + backward (w.r.t. e and c) against ``F.cross_entropy(e @ c.T, y)``."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    e = (torch.randn((n, d), generator=gen) / math.sqrt(d)).to(dtype=dtype, device=device)
+    c = torch.randn((v, d), generator=gen).to(dtype=dtype, device=device)
+    y = torch.randint(0, v, (n,), generator=gen).to(device)
+    logits_bytes = n * v * 4
+    grad_bytes = (e.numel() * e.element_size() + c.numel() * c.element_size())
+    acc = _lazy("accelerated.classification", "linear_cross_entropy")
+
+    def step(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Thunk:
+        def run() -> tuple[torch.Tensor, Any, Any]:
+            ee, cc = e.detach().requires_grad_(True), c.detach().requires_grad_(True)
+            loss = fn(ee, cc)
+            loss.backward()  # type: ignore[no-untyped-call]
+            return loss.detach(), ee.grad, cc.grad
+
+        return run
+
+    impls: list[tuple[str, str, Thunk]] = []
+    if acc is not None:
+        impls.append(("accelerated", "accelerated.classification.linear_cross_entropy [fwd+bwd]",
+                      step(lambda ee, cc: acc(ee, cc, y))))
+    impls.append(("peer", "F.cross_entropy(e @ c.T, y) [fwd+bwd]",
+                   step(lambda ee, cc: torch.nn.functional.cross_entropy((ee @ cc.T).float(), y))))
+    rows: list[dict[str, Any]] = []
+    outs: dict[str, Any] = {}
+    times: dict[str, list[float]] = {label: [] for _, label, _ in impls}
+    peaks: dict[str, float | None] = {}
+    errors: dict[str, str | None] = {label: None for _, label, _ in impls}
+    load = _OtherLoad()
+    for _, label, th in impls:
+        try:
+            outs[label] = th()
+            _sync(device)
+            peaks[label] = mem.measure(th)
+        except Exception as exc:  # report a broken implementation rather than dying
+            errors[label] = f"{type(exc).__name__}: {exc}"
+            log(f"  ! linear_cross_entropy / {label}: {errors[label]}")
+    for _ in range(repeat):
+        for _, label, th in impls:
+            if errors[label] is not None:
+                continue
+            _sync(device)
+            t0 = time.perf_counter()
+            out = th()
+            _sync(device)
+            times[label].append(time.perf_counter() - t0)
+            del out
+    peer_label = impls[-1][1]
+    peer_ms = _median(times[peer_label])
+    peer_out = outs.get(peer_label)
+    for kind, label, _ in impls:
+        med = _median(times[label])
+        ms = None if med is None else med * 1e3
+        peak = peaks.get(label)
+        diff = None
+        if peer_out is not None and label in outs and label != peer_label:
+            diff = max(float((a.double() - b.double()).abs().max()) for a, b in zip(outs[label], peer_out, strict=True))
+        rows.append({
+            "method": "linear_cross_entropy", "impl": kind, "label": label, "median_ms": ms,
+            "runs": len(times[label]),
+            "ratio_vs_peer": _ratio(ms, None if peer_ms is None else peer_ms * 1e3),
+            "peak_extra_mib": None if peak is None else peak / 2**20,
+            "peak_beyond_grads_fraction_of_logits": None if peak is None else (peak - grad_bytes) / logits_bytes,
+            "max_abs_diff_vs_peer": diff, "error": errors[label],
+        })
+    return {"size": f"{n}x{d}x{v}", "N": n, "D": d, "V": v, "dtype": str(dtype).removeprefix("torch."),
+            "device": str(device), "logits_mib": logits_bytes / 2**20, "grads_mib": grad_bytes / 2**20,
+            "method": "linear_cross_entropy", "rows": rows, "other_processes_cpu_fraction": load.fraction()}
+
+
+def _lce_table(res: dict[str, Any]) -> str:
+    head = (f"== linear_cross_entropy {res['size']} (N×D×V) {res['dtype']} on {res['device']} — float32 logits "
+            f"{res['logits_mib']:.0f} MiB, gradients dE+dC {res['grads_mib']:.0f} MiB; other processes used "
+            f"{_fmt(_pct(res.get('other_processes_cpu_fraction')), '.0f')}% of the CPUs")
+    cols = f"{'impl':<11} {'label':<58} {'median ms':>10} {'vs peer':>8} {'extra MiB':>10} "
+    cols += f"{'beyond grads ×logits':>21} {'max |Δ|':>9}"
+    lines = [head, cols, "-" * len(cols)]
+    for r in res["rows"]:
+        if r["error"]:
+            lines.append(f"{r['impl']:<11} {r['label'][:58]:<58} ERROR {r['error'][:80]}")
+            continue
+        lines.append(f"{r['impl']:<11} {r['label'][:58]:<58} {_fmt(r['median_ms'], '10.1f')} "
+                     f"{_fmt(r['ratio_vs_peer'], '8.2f')} {_fmt(r['peak_extra_mib'], '10.1f')} "
+                     f"{_fmt(r['peak_beyond_grads_fraction_of_logits'], '21.4f')} "
+                     f"{_fmt(r['max_abs_diff_vs_peer'], '9.2g')}")
+    return "\n".join(lines)
+
+
 def _fmt(x: float | None, spec: str) -> str:
     return "" if x is None else format(x, spec)
 
@@ -750,6 +893,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="also time the generic array-API path of the decoding methods on Torch (the code before "
                         "accelerated.decoding._fast; slow: full sorts)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backward", action="store_true", help="time forward + backward (entropy, cross-entropy)")
+    p.add_argument("--lce-sizes", nargs="+", type=_parse_lce_size, default=[], metavar="NxDxV",
+                   help="also benchmark linear_cross_entropy (fwd+bwd) at these N×D×V sizes")
+    p.add_argument("--lce-only", action="store_true", help="run only the --lce-sizes benchmark")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON here")
     p.add_argument("--quiet", action="store_true", help="print only the tables")
     return p
@@ -799,7 +946,7 @@ def _run_sizes(
     results: list[dict[str, Any]],
     log: Callable[[str], None],
 ) -> None:
-    for n, v in sizes:
+    for n, v in [] if args.lce_only else sizes:
         log(f"benchmarking {n}x{v} {args.dtype} on {device} ...")
         res = _bench_size(
             n,
@@ -814,9 +961,17 @@ def _run_sizes(
             seed=args.seed,
             mem=mem,
             log=log,
+            backward=args.backward,
         )
         results.append(res)
         print(_table(res), flush=True)
+        print(flush=True)
+    for n, d, v in args.lce_sizes:
+        log(f"benchmarking linear_cross_entropy {n}x{d}x{v} {args.dtype} on {device} ...")
+        res = _bench_lce(n, d, v, dtype=DTYPES[args.dtype], device=device, repeat=args.repeat, seed=args.seed,
+                         mem=mem, log=log)
+        results.append(res)
+        print(_lce_table(res), flush=True)
         print(flush=True)
 
 

@@ -97,3 +97,21 @@ def test_decoding_methods_with_generic_path(tmp_path: Path) -> None:
             assert mine[kind]["error"] is None and mine[kind][_agree_key(method)] == 0, (method, kind)
         peak = mine["accelerated"]["peak_fraction_of_input"]
         assert peak is None or peak >= 0
+
+
+def test_backward_and_linear_cross_entropy_modes(tmp_path: Path) -> None:
+    path = tmp_path / "bench.json"
+    argv = ["--sizes", "8x64", "--methods", "entropy_from_logits", "cross_entropy", "--backward", "--repeat", "1",
+            "--ref-rows", "4", "--device", "cpu", "--quiet", "--lce-sizes", "16x4x50", "--json", str(path)]
+    assert main(argv) == 0
+    rows_res, lce = json.loads(path.read_text())["results"]
+    assert rows_res["backward"] is True
+    acc = [r for r in rows_res["rows"] if r["impl"] == "accelerated"]
+    assert {r["method"] for r in acc} == {"entropy_from_logits", "cross_entropy"}
+    assert all(r["error"] is None and r["label"].endswith("[fwd+bwd]") for r in acc)
+    assert all("peak_fraction_beyond_gradient" in r for r in acc)
+    assert (lce["method"], lce["N"], lce["D"], lce["V"]) == ("linear_cross_entropy", 16, 4, 50)
+    kinds = {r["impl"]: r for r in lce["rows"]}
+    assert set(kinds) == {"accelerated", "peer"}
+    assert kinds["accelerated"]["error"] is None and kinds["accelerated"]["median_ms"] > 0
+    assert kinds["accelerated"]["max_abs_diff_vs_peer"] < 1e-4  # loss, dE and dC agree with the materialised CE

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from accelerated._xp import Array, detach, from_compute, is_torch, namespace, to_compute
+from accelerated._xp import Array, detach, from_compute, is_torch, namespace, needs_grad, to_compute
 from accelerated.categorical._common import quiet, shifted_log_softmax
 from spec.errors import DomainError, DTypeError, ShapeError
 from spec.validate import (
@@ -76,16 +76,24 @@ def _reduce(loss: Array, denom: Array | float, reduction: str, xp: Any) -> Array
 def _ce_index_fast(z: Array, target: Array, w: Array | None, ignore_index: int, eps: float, xp: Any
                    ) -> tuple[Array, Array] | None:
     """Torch class-index path: ``lse − z[y]`` by a gather, no ``(N, V)`` log-softmax. None = fall back."""
-    from accelerated.torch_fast import dot_rows, logsumexp_rows
+    from accelerated.torch_fast import ce_rows_grad, chunked_autograd, dot_rows, logsumexp_rows, logsumexp_stats
 
-    lse = logsumexp_rows(z)
+    # With autograd in eager mode the loss is computed on detached logits and its gradient is attached
+    # by the chunked custom backward (no (N, V) temporary); a compiled graph differentiates the formula.
+    grad = needs_grad(z) and chunked_autograd()
+    zz = z
+    if grad:
+        zz = detach(z)
+        lse, m, logs = logsumexp_stats(zz)
+    else:
+        lse = logsumexp_rows(z)
     if checked() and not bool(xp.all(xp.isfinite(lse))):  # NaN, +inf or an all -inf row: the full check raises
         check_finite("cross_entropy", "logits", z, xp, allow_neg_inf=True, axis=-1)
         return None
     cdt = lse.dtype
     valid = target != ignore_index
     safe_t = xp.where(valid, target, xp.zeros_like(target))
-    zy = xp.take_along_axis(z, safe_t[..., None], axis=-1)[..., 0]
+    zy = xp.take_along_axis(zz, safe_t[..., None], axis=-1)[..., 0]
     nll = lse - (zy if zy.dtype == cdt else xp.astype(zy, cdt))
     zero = xp.zeros_like(nll)
     if w is None:
@@ -97,12 +105,20 @@ def _ce_index_fast(z: Array, target: Array, w: Array | None, ignore_index: int, 
     n_cls = int(z.shape[-1])
     if eps / n_cls > 0:  # a denormal ε can give ε/C = 0: then there is no smoothing term (no 0·∞)
         if w is None:
-            smooth = n_cls * lse - xp.sum(z, axis=-1, dtype=cdt)
+            smooth = n_cls * lse - xp.sum(zz, axis=-1, dtype=cdt)
         else:
-            smooth = xp.sum(w) * lse - dot_rows(z, xp.broadcast_to(w, tuple(z.shape)))
+            smooth = xp.sum(w) * lse - dot_rows(zz, xp.broadcast_to(w, tuple(zz.shape)))
         loss = xp.where(valid, loss + (eps / n_cls) * smooth, zero)
     if checked() and bool(xp.any(xp.isnan(loss))):  # 0·(-inf) at a zero-weight masked logit: generic path
         return None
+    if grad:
+        c = None
+        b = coef
+        a = coef
+        if eps / n_cls > 0:
+            c = xp.astype(valid, cdt) * (eps / n_cls)
+            a = coef + c * (float(n_cls) if w is None else xp.sum(w))
+        loss = ce_rows_grad(z, loss, m, logs, safe_t, a, b, c, w)
     return loss, xp.sum(wy)
 
 

@@ -1,0 +1,5 @@
+"""The ``classification`` family of the ``accelerated`` layer: one module per method group, discovered."""
+
+from spec.discovery import load_groups
+
+__all__ = load_groups(__name__, globals())

@@ -1,0 +1,1 @@
+"""Case strategies and curated cases of the ``classification`` family, one module per method group."""

@@ -1,0 +1,1 @@
+"""Mutants of the ``classification`` family, one module per method group."""
