@@ -1,0 +1,54 @@
+"""Mutants of the peers' samplers: small NumPy implementations, each with one plausible bug.
+
+Every mutant validates its input like a careful port would (the spec's parameter domains, NaN / ``+inf`` / all
+``-inf`` rows), so only the planted bug can get it caught.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from conformance.mutants import Mutant
+from spec.validate import check_finite, check_params, check_vocab_axis
+
+__all__ = ["MUTANTS"]
+
+F64 = npt.NDArray[np.float64]
+NEG = -math.inf
+
+MUTANTS: dict[str, tuple[Mutant, ...]] = {}
+
+
+def _valid(fn: str, logits: Any, **params: Any) -> F64:
+    check_params(fn, **params)
+    z = np.asarray(logits)
+    check_vocab_axis(fn, "logits", z)
+    check_finite(fn, "logits", z, np, allow_neg_inf=True)
+    return np.asarray(z, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- greedy_decode
+
+
+def _greedy(*, last_tie: bool = False, zero_fill: bool = False) -> Any:
+    def greedy_decode(logits: Any) -> Any:
+        z = _valid("greedy_decode", logits)
+        if last_tie:  # ties to the highest index (a reversed scan with '>=')
+            v = z.shape[-1]
+            return (v - 1 - np.argmax(z[..., ::-1], axis=-1)).astype(np.int64)
+        if zero_fill:  # masked entries filled with 0 instead of -inf (np.nan_to_num): beats negative logits
+            return np.argmax(np.nan_to_num(z, neginf=0.0), axis=-1).astype(np.int64)
+        return np.argmax(z, axis=-1).astype(np.int64)
+
+    return greedy_decode
+
+
+MUTANTS["greedy_decode"] = (
+    Mutant("ties_to_last", "ties at the maximum go to the highest index", _greedy(last_tie=True)),
+    Mutant("neg_inf_as_zero", "-inf entries read as 0 (nan_to_num): a masked token beats negative logits",
+           _greedy(zero_fill=True)),
+)
