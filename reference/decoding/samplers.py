@@ -12,10 +12,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from reference.decoding._common import _logits
+from reference._math import F64
+from reference.decoding._common import _keep, _logits, _rowwise
+from spec.validate import check_params
 
 __all__ = [
     "greedy_decode",
+    "top_n_sigma_sampling",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -46,3 +49,39 @@ def greedy_decode(logits: npt.ArrayLike) -> I64:
                 best = j
         out[idx] = best
     return out
+
+
+# --------------------------------------------------------------------------- top_n_sigma_sampling
+
+
+def top_n_sigma_sampling(logits: npt.ArrayLike, n: float, *, zero: str = "identity") -> F64:
+    r"""Top-nσ truncation: keep ``z_v >= M - n·σ``, ``M = max z``, ``σ`` the population standard deviation.
+
+    From "Top-nσ: Not All Logits Are You Need" (2024, arXiv:2411.07641); peer llama.cpp
+    ``llama_sampler_top_n_sigma_apply`` (src/llama-sampling.cpp at e19fb5f1a30c): over the finite logits
+    (``-inf`` entries excluded, llama.cpp #13344) ``μ = mean z``, ``σ = sqrt(mean (z - μ)²)``; logits with
+    ``z < M - n σ`` become ``-inf`` (strict: a logit equal to the threshold is kept); kept logits are returned
+    unchanged. The kept set is invariant to shifts and positive scalings of the logits, so temperature before
+    or after does not change it. ``σ = 0`` (all finite logits equal) keeps them all. The deviations are divided by their largest magnitude before squaring, so
+    ``σ`` neither underflows (logits of size 1e-27) nor overflows (1e300).
+
+    Difference (flag ``zero``): llama.cpp disables the sampler for ``n <= 0`` (its CLI default is ``n = -1``),
+    so ``n = 0`` is the identity by default (``zero="identity"``); ``zero="keep_max"`` gives the rule's limit,
+    the tokens tied at the max. ``n`` must be a finite float ``>= 0`` (llama.cpp's negative values: use 0).
+
+    Errors: NaN / ``+inf`` logits or a row of only ``-inf`` (:class:`DomainError`), ``n < 0``, NaN or inf
+    (:class:`ParameterError`).
+    """
+    check_params("top_n_sigma_sampling", n=n, zero=zero)
+    z = _logits("top_n_sigma_sampling", logits)
+
+    def row(r: F64) -> F64:
+        if n == 0:
+            return r.copy() if zero == "identity" else _keep(r, r == np.max(r))
+        f = r[np.isfinite(r)]
+        dev = f - float(np.mean(f))
+        big = float(np.max(np.abs(dev)))  # scaled before squaring, so tiny or huge logits neither under- nor overflow
+        sigma = big * float(np.sqrt(np.mean((dev / big) ** 2))) if big > 0 else 0.0
+        return _keep(r, r >= float(np.max(f)) - n * sigma)
+
+    return _rowwise(z, row)

@@ -127,3 +127,87 @@ def test_greedy_errors(mod: Any) -> None:
         mod.greedy_decode(np.array([[NEG, NEG]]))
     with pytest.raises(ShapeError, match="'logits'"):
         mod.greedy_decode(np.zeros((2, 0)))
+
+
+# --------------------------------------------------------------------------- top_n_sigma_sampling
+
+
+def llama_top_n_sigma(logits: np.ndarray, n: float) -> np.ndarray:
+    """llama_sampler_top_n_sigma_apply (float32 accumulators as in the C++), returned as a filtered logits row."""
+    cur = Candidates(logits)
+    if n <= 0.0 or len(cur.data) <= 1:
+        return np.asarray(logits, dtype=np.float64).copy()
+    mx = cur.data[0][1]
+    logits_sum = F32(0.0)
+    valid = 0
+    for d in cur.data:
+        if d[1] != NEG:
+            if d[1] > mx:
+                mx = d[1]
+            logits_sum = F32(logits_sum + d[1])
+            valid += 1
+    mean = F32(logits_sum / valid) if valid > 0 else F32(0.0)
+    acc = F32(0.0)
+    for d in cur.data:
+        if d[1] != NEG:
+            acc = F32(float(acc) + (float(d[1]) - float(mean)) ** 2)  # pow() in double, += into a float
+    std = F32(math.sqrt(float(acc) / valid)) if valid > 0 else F32(0.0)
+    for d in cur.data:
+        if d[1] < F32(mx - F32(F32(n) * std)):
+            d[1] = F32(NEG)
+    out = np.empty(len(cur.data))
+    for d in cur.data:  # the sorting softmax that follows only reorders; map back by id
+        out[d[0]] = float(d[1])
+    return out
+
+
+def test_top_n_sigma_hand_values() -> None:
+    z = np.array([[4.0, 2.0, 0.0, -2.0, NEG]])  # mean 1, sigma sqrt 5 = 2.236 over the finite entries
+    for mod in impls():
+        np.testing.assert_array_equal(mod.top_n_sigma_sampling(z, 1.0), [[4.0, 2.0, NEG, NEG, NEG]])
+        np.testing.assert_array_equal(mod.top_n_sigma_sampling(z, 2.0), [[4.0, 2.0, 0.0, NEG, NEG]])  # 4 - 4.472
+        np.testing.assert_array_equal(mod.top_n_sigma_sampling(z, 0.0), z)
+        np.testing.assert_array_equal(mod.top_n_sigma_sampling(z, 0.0, zero="keep_max"), [[4.0, NEG, NEG, NEG, NEG]])
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_top_n_sigma_parity_llama_cpp(seed: int) -> None:
+    """Float32 transcription of llama.cpp vs ours on float32-representable logits; n away from every cut."""
+    rng = np.random.default_rng(seed)
+    z = rng_logits(seed, (6, 40), holes=seed % 2 == 1).astype(np.float32).astype(np.float64)
+    n = float(rng.choice([0.5, 1.0, 1.7, 2.5, 0.0, -1.0]))
+    for r in z:
+        f = r[np.isfinite(r)]
+        sigma = float(np.std(f))
+        cuts = (f.max() - f) / sigma
+        if n > 0 and np.min(np.abs(cuts - n)) < 1e-4:
+            continue  # within float32 rounding of the threshold
+        want = llama_top_n_sigma(r, n)
+        ours_n = max(n, 0.0)  # llama.cpp's n < 0 (disabled) is n = 0 here
+        np.testing.assert_array_equal(R.top_n_sigma_sampling(r, ours_n), want)
+        np.testing.assert_array_equal(A.top_n_sigma_sampling(torch.tensor(r, dtype=torch.float32), ours_n).double()
+                                      .numpy(), want)
+
+
+def test_top_n_sigma_invariances_and_stability() -> None:
+    z = rng_logits(5, (4, 30), holes=True)
+    base = np.isfinite(R.top_n_sigma_sampling(z, 1.2))
+    np.testing.assert_array_equal(np.isfinite(R.top_n_sigma_sampling(z * 0.37 + 100.0, 1.2)), base)
+    big = z * 1e30  # large magnitudes: sigma overflows nothing in float64
+    np.testing.assert_array_equal(np.isfinite(A.top_n_sigma_sampling(big, 1.2)), base)
+    y = A.top_n_sigma_sampling(torch.tensor(z * 1e3, dtype=torch.float16).clamp(-6e4, 6e4), 1.2)
+    assert y.dtype == torch.float16 and torch.isfinite(y).any(dim=-1).all()
+
+
+@pytest.mark.parametrize("mod", impls(), ids=["reference", "accelerated"])
+def test_top_n_sigma_errors(mod: Any) -> None:
+    from spec.errors import ParameterError
+
+    z = np.zeros((2, 3))
+    for bad in (-0.5, math.nan, math.inf):
+        with pytest.raises(ParameterError, match="'n'"):
+            mod.top_n_sigma_sampling(z, bad)
+    with pytest.raises(ParameterError, match="'zero'"):
+        mod.top_n_sigma_sampling(z, 1.0, zero="max")
+    with pytest.raises(DomainError, match="'logits'"):
+        mod.top_n_sigma_sampling(np.array([[NEG, NEG]]), 1.0)

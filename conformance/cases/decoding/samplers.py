@@ -11,10 +11,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 from conformance.cases import Curated
-from conformance.cases.decoding._draws import batch_and_vocab, logits_for
+from conformance.cases.decoding._draws import batch_and_vocab, logits_for, pick, row0
 from conformance.strategies import Case
 from spec.model import MethodSpec
 
@@ -45,4 +46,47 @@ CURATED["greedy_decode"] = (
     Curated("near tie", "2 + 2^-6 (one bfloat16 step at 2, exact in every dtype) beats 2: the last index wins",
             {"logits": [2.0, -1.0, 2.0 + 2.0**-6]}, {}, {"tokens": 2}),
     Curated("single token", "V = 1: the only index 0", {"logits": [[-3.0], [7.5]]}, {}, {"tokens": [0, 0]}),
+)
+
+
+# --------------------------------------------------------------------------- top_n_sigma_sampling
+
+
+def _sigma_cuts(zr: Any) -> list[float]:
+    """The n at which each finite logit of the row leaves the kept set: (max - z) / sigma."""
+    f = zr[np.isfinite(zr)]
+    sigma = float(np.sqrt(np.mean((f - f.mean()) ** 2))) if f.size else 0.0
+    if sigma == 0:
+        return []
+    return sorted({float((f.max() - x) / sigma) for x in f if x < f.max()})
+
+
+@st.composite
+def _top_n_sigma_case(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+    batch, v = draw(batch_and_vocab(small=small))
+    z = draw(logits_for((*batch, v), dtype), label="logits")
+    cuts = _sigma_cuts(row0(z))
+    high = (max(cuts) if cuts else 1.0) * 1.25 + 0.5
+    n = draw(pick(cuts, 0.0, high, [0.0, 1.0, 3.0]), label="n")
+    zero = draw(st.sampled_from(["identity", "keep_max"]), label="zero")
+    return Case({"logits": z}, {"n": float(n), "zero": zero}, {"...": batch, "V": v})
+
+
+CASES["top_n_sigma_sampling"] = _top_n_sigma_case
+CURATED["top_n_sigma_sampling"] = (
+    Curated("-inf excluded", "finite [4, 2, 0, -2]: mean 1, sigma = sqrt((9 + 1 + 1 + 9) / 4) = sqrt 5 = 2.236; n = 1: "
+            "threshold 1.764 keeps 4 and 2", {"logits": [[4.0, 2.0, 0.0, -2.0, NEG]]}, {"n": 1.0},
+            {"logits": [[4.0, 2.0, NEG, NEG, NEG]]}),
+    Curated("n between cuts", "[3, 1, 1, -1]: mean 1, sigma = sqrt((4 + 0 + 0 + 4) / 4) = sqrt 2 = 1.414; row 0 "
+            "n = 1.4: threshold 3 - 1.980 = 1.020 keeps only 3; row 1 the same logits shifted by 10 (same kept set)",
+            {"logits": [[3.0, 1.0, 1.0, -1.0], [13.0, 11.0, 11.0, 9.0]]}, {"n": 1.4},
+            {"logits": [[3.0, NEG, NEG, NEG], [13.0, NEG, NEG, NEG]]}),
+    Curated("n just past a cut", "same row, n = 1.5: threshold 3 - 2.121 = 0.879 keeps 3, 1, 1",
+            {"logits": [[3.0, 1.0, 1.0, -1.0]]}, {"n": 1.5}, {"logits": [[3.0, 1.0, 1.0, NEG]]}),
+    Curated("n = 0 llama.cpp", "n <= 0 disables the sampler in llama.cpp: identity", {"logits": [[0.0, 5.0, NEG]]},
+            {"n": 0.0}, {"logits": [[0.0, 5.0, NEG]]}),
+    Curated("n = 0 paper", "zero='keep_max': only the max ties (5 at 1 and 3)", {"logits": [[0.0, 5.0, NEG, 5.0]]},
+            {"n": 0.0, "zero": "keep_max"}, {"logits": [[NEG, 5.0, NEG, 5.0]]}),
+    Curated("equal logits", "sigma = 0: every finite logit is kept", {"logits": [[2.0, 2.0, NEG, 2.0]]}, {"n": 2.0},
+            {"logits": [[2.0, 2.0, NEG, 2.0]]}),
 )

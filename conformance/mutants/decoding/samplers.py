@@ -52,3 +52,32 @@ MUTANTS["greedy_decode"] = (
     Mutant("neg_inf_as_zero", "-inf entries read as 0 (nan_to_num): a masked token beats negative logits",
            _greedy(zero_fill=True)),
 )
+
+
+# --------------------------------------------------------------------------- top_n_sigma_sampling
+
+
+def _sigma(*, ddof: int = 0, zero_fill: bool = False, zero_keeps_max: bool = False) -> Any:
+    def top_n_sigma_sampling(logits: Any, n: float, *, zero: str = "identity") -> Any:
+        z = _valid("top_n_sigma_sampling", logits, n=n, zero=zero)
+        out = np.empty_like(z)
+        for idx in np.ndindex(*z.shape[:-1]):
+            r = z[idx]
+            if n == 0 and zero == "identity" and not zero_keeps_max:
+                out[idx] = r
+                continue
+            f = np.nan_to_num(r, neginf=0.0) if zero_fill else r[np.isfinite(r)]
+            sigma = float(np.std(f, ddof=ddof)) if f.size > ddof else 0.0
+            out[idx] = np.where(r >= r.max() - n * sigma, r, NEG)
+        return out.astype(np.asarray(logits).dtype)
+
+    return top_n_sigma_sampling
+
+
+MUTANTS["top_n_sigma_sampling"] = (
+    Mutant("sample_std", "sigma with ddof = 1 (torch.std's default) instead of the population std", _sigma(ddof=1)),
+    Mutant("neg_inf_as_zero", "-inf entries enter the mean and sigma as 0 (the llama.cpp #13344 class of bug)",
+           _sigma(zero_fill=True)),
+    Mutant("n_zero_keeps_max", "n = 0 keeps only the max ties although llama.cpp disables the sampler there",
+           _sigma(zero_keeps_max=True)),
+)
