@@ -8,15 +8,29 @@ half-precision inputs and float64 for float64; data-dependent checks only under 
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from accelerated._xp import Array
-from accelerated.decoding._common import _apply, _validated
-from spec.validate import check_params
+from accelerated._xp import Array, compute_dtype, detach, log_softmax
+from accelerated.decoding._common import _apply, _count, _index, _validated
+from spec.errors import DomainError, ShapeError
+from spec.validate import check_finite, check_params, checked
 
 __all__ = [
     "greedy_decode",
     "top_n_sigma_sampling",
+    "xtc_sampling",
 ]
+
+
+def _uniforms(fn: str, uniforms: Array, logits: Array, xp: Any) -> Array:
+    """Validated uniforms (one per row, in [0, 1)) in the compute dtype of ``logits``."""
+    if tuple(uniforms.shape) != tuple(logits.shape[:-1]):
+        raise ShapeError(fn, "uniforms", f"shape {tuple(logits.shape[:-1])} (logits.shape[:-1])",
+                         f"shape {tuple(uniforms.shape)}")
+    check_finite(fn, "uniforms", uniforms, xp)
+    if checked() and bool(xp.any((uniforms < 0) | (uniforms >= 1))):
+        raise DomainError(fn, "uniforms", "values in [0, 1)", "a value outside [0, 1)")
+    return xp.astype(detach(uniforms), compute_dtype(logits, xp))
 
 
 # --------------------------------------------------------------------------- greedy_decode
@@ -48,3 +62,28 @@ def top_n_sigma_sampling(logits: Array, n: float, *, zero: str = "identity") -> 
     unit = dev / xp.where(big > 0, big, xp.ones_like(big))
     sigma = big * xp.sqrt(xp.sum(unit * unit, axis=-1, keepdims=True) / count)
     return _apply(logits, z >= top - n * sigma, xp)
+
+
+# --------------------------------------------------------------------------- xtc_sampling
+
+
+def xtc_sampling(logits: Array, uniforms: Array, probability: float, threshold: float, *,
+                 min_tokens_to_keep: int = 1) -> Array:
+    """XTC without a sort: the top choices are the tokens with ``log p >= log threshold``; the survivor among them
+    is the smallest logit (highest index among ties); see :func:`reference.decoding.xtc_sampling`."""
+    check_params("xtc_sampling", probability=probability, threshold=threshold, min_tokens_to_keep=min_tokens_to_keep)
+    xp, z = _validated("xtc_sampling", logits)
+    u = _uniforms("xtc_sampling", uniforms, logits, xp)
+    finite = z > -math.inf
+    if probability <= 0 or threshold > 0.5:
+        return _apply(logits, finite | ~finite, xp)
+    logp = log_softmax(z, xp)
+    above = finite & (logp >= (-math.inf if threshold == 0 else math.log(threshold)))
+    n_above = _count(above, xp)
+    n_finite = _count(finite, xp)
+    idx = _index(z, xp)
+    low = xp.min(xp.where(above, z, xp.full_like(z, math.inf)), axis=-1, keepdims=True)
+    last = xp.max(xp.where(above & (z == low), idx, xp.full_like(idx, -1)), axis=-1, keepdims=True)
+    apply = (u <= probability) & (n_finite >= 2) & (n_above >= 2) & (n_finite - (n_above - 1) >= min_tokens_to_keep)
+    removed = above & (idx != last) & xp.expand_dims(apply, axis=-1)
+    return _apply(logits, ~removed, xp)

@@ -9,19 +9,34 @@ unspecified). Rows are independent.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
-from reference._math import F64
-from reference.decoding._common import _keep, _logits, _rowwise
-from spec.validate import check_params
+from reference._math import F64, as_f64
+from reference.decoding._common import _keep, _log_softmax, _logits, _order, _rowwise
+from spec.errors import DomainError, ShapeError
+from spec.validate import check_finite, check_params
 
 __all__ = [
     "greedy_decode",
     "top_n_sigma_sampling",
+    "xtc_sampling",
 ]
 
 I64 = npt.NDArray[np.int64]
+
+
+def _uniforms(fn: str, uniforms: npt.ArrayLike, z: F64) -> F64:
+    """One uniform in [0, 1) per row (``shape == logits.shape[:-1]``), validated like :func:`sample`'s."""
+    u = as_f64(uniforms) if np.issubdtype(np.asarray(uniforms).dtype, np.floating) else np.asarray(uniforms)
+    if tuple(u.shape) != tuple(z.shape[:-1]):
+        raise ShapeError(fn, "uniforms", f"shape {tuple(z.shape[:-1])} (logits.shape[:-1])", f"shape {tuple(u.shape)}")
+    check_finite(fn, "uniforms", u, np)
+    if np.any((u < 0) | (u >= 1)):
+        raise DomainError(fn, "uniforms", "values in [0, 1)", "a value outside [0, 1)")
+    return np.asarray(u, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- greedy_decode
@@ -62,8 +77,9 @@ def top_n_sigma_sampling(logits: npt.ArrayLike, n: float, *, zero: str = "identi
     (``-inf`` entries excluded, llama.cpp #13344) ``μ = mean z``, ``σ = sqrt(mean (z - μ)²)``; logits with
     ``z < M - n σ`` become ``-inf`` (strict: a logit equal to the threshold is kept); kept logits are returned
     unchanged. The kept set is invariant to shifts and positive scalings of the logits, so temperature before
-    or after does not change it. ``σ = 0`` (all finite logits equal) keeps them all. The deviations are divided by their largest magnitude before squaring, so
-    ``σ`` neither underflows (logits of size 1e-27) nor overflows (1e300).
+    or after does not change it. ``σ = 0`` (all finite logits equal) keeps them all.
+    The deviations are divided by their largest magnitude before squaring, so ``σ`` neither underflows
+    (logits of size 1e-27) nor overflows (1e300).
 
     Difference (flag ``zero``): llama.cpp disables the sampler for ``n <= 0`` (its CLI default is ``n = -1``),
     so ``n = 0`` is the identity by default (``zero="identity"``); ``zero="keep_max"`` gives the rule's limit,
@@ -85,3 +101,45 @@ def top_n_sigma_sampling(logits: npt.ArrayLike, n: float, *, zero: str = "identi
         return _keep(r, r >= float(np.max(f)) - n * sigma)
 
     return _rowwise(z, row)
+
+
+# --------------------------------------------------------------------------- xtc_sampling
+
+
+def xtc_sampling(logits: npt.ArrayLike, uniforms: npt.ArrayLike, probability: float, threshold: float, *,
+                 min_tokens_to_keep: int = 1) -> F64:
+    r"""XTC, "exclude top choices": remove the above-threshold tokens except the least probable of them.
+
+    Peer: llama.cpp ``llama_sample_xtc_apply`` (src/llama-sampling.cpp at e19fb5f1a30c), after
+    text-generation-webui. Per row, with ``u`` the row's uniform (llama.cpp's ``mt19937`` draw):
+
+    1. no-op if ``probability <= 0``, ``threshold > 0.5``, fewer than 2 finite logits, or ``u > probability``;
+    2. sort the tokens by logit, descending (stable: ties lowest index first), ``p = softmax(z)``;
+    3. ``A`` = the tokens with ``p >= threshold`` (a prefix of the order); if ``|A| >= 2`` and the
+       ``#finite - (|A| - 1)`` tokens left are at least ``min_tokens_to_keep``, remove the first ``|A| - 1``
+       of them (every top choice but the last, i.e. the least probable, highest index among ties).
+
+    Removal is all-or-nothing (``min_tokens_to_keep`` does not trim it, it cancels it). ``p >= threshold`` is
+    compared in log space. Kept logits are returned unchanged, removed ones are ``-inf``; sample separately.
+    Difference: llama.cpp counts ``-inf`` entries left in its candidate array by earlier samplers as candidates
+    (in step 1 and in ``min_keep``); here only finite logits are candidates.
+
+    Errors: NaN / ``+inf`` logits, a row of only ``-inf``, NaN uniforms or uniforms outside ``[0, 1)``
+    (:class:`DomainError`), ``uniforms.shape != logits.shape[:-1]`` (:class:`ShapeError`), parameters
+    outside their domains (:class:`ParameterError`).
+    """
+    check_params("xtc_sampling", probability=probability, threshold=threshold, min_tokens_to_keep=min_tokens_to_keep)
+    z = _logits("xtc_sampling", logits)
+    u = _uniforms("xtc_sampling", uniforms, z)
+    out = z.copy()
+    log_t = -math.inf if threshold == 0 else math.log(threshold)
+    for idx in np.ndindex(*z.shape[:-1]):
+        r = z[idx]
+        finite = np.isfinite(r)
+        if probability <= 0 or threshold > 0.5 or finite.sum() < 2 or u[idx] > probability:
+            continue
+        logp = _log_softmax(r)
+        above = [int(j) for j in _order(r) if finite[j] and logp[j] >= log_t]
+        if len(above) >= 2 and int(finite.sum()) - (len(above) - 1) >= min_tokens_to_keep:
+            out[idx][above[:-1]] = -math.inf
+    return out

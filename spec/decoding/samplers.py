@@ -21,19 +21,26 @@ from spec.decoding._filters import (
     CUT_MID,
     FILTER_OUT,
     LOGITS,
+    MIN_KEEP,
     NEG_INF,
     NEG_INF_CUT,
+    BoolArray,
     int_logits,
     kept,
     kept_of,
+    log_softmax_row,
+    min_keep,
     nested,
+    shift_invariance,
     threshold,
     truncation_properties,
+    values_unchanged,
 )
 from spec.model import (
     Branch,
     Choice,
     Difference,
+    InputSpec,
     Interval,
     MethodSpec,
     OutputSpec,
@@ -255,5 +262,159 @@ register(MethodSpec(
         "n = 0: identity (zero='identity', llama.cpp) or the max ties (zero='keep_max')",
         "all finite logits equal: sigma = 0, all kept; one finite logit: kept",
         "a row of only -inf, NaN logits -> DomainError; n < 0, NaN or inf -> ParameterError",
+    ),
+))
+
+
+# --------------------------------------------------------------------------- xtc_sampling
+
+UNIFORMS = InputSpec("uniforms", "uniforms", ("...",), "one uniform in [0, 1) per row (the engine's random draw)",
+                     sensitive=True)
+
+
+def _xtc_expected_row(zr: np.ndarray, u: float, params: Mapping[str, Any]) -> BoolArray | None:
+    """Kept mask of one row from the definition, or None when a probability is within 1e-5 (relative) of the
+    threshold."""
+    prob, t, m = float(params["probability"]), float(params["threshold"]), int(params.get("min_tokens_to_keep", 1))
+    fin: BoolArray = np.asarray(np.isfinite(zr))
+    if prob <= 0 or t > 0.5 or fin.sum() < 2 or u > prob:
+        return fin
+    p = np.exp(log_softmax_row(zr))
+    if np.any(np.abs(p[fin] - t) < 1e-5 * max(t, 1e-300)):
+        return None
+    order = np.argsort(-zr, kind="stable")
+    above = [j for j in order if fin[j] and p[j] >= t]
+    if len(above) < 2 or fin.sum() - (len(above) - 1) < m:
+        return fin
+    keep: BoolArray = fin.copy()
+    keep[above[:-1]] = False
+    return keep
+
+
+def _xtc_rule(ctx: PropertyContext) -> None:
+    z = rows(ctx.inputs["logits"])
+    u = np.asarray(ctx.inputs["uniforms"], dtype=np.float64).reshape(-1)
+    if z.shape[0] == 0:
+        ctx.skip("empty batch")
+    ks = rows(kept(out(ctx)))
+    ran = False
+    for zr, ur, kr in zip(z, u, ks, strict=True):
+        if abs(ur - float(ctx.params["probability"])) < 1e-6:
+            continue  # the coin within rounding of the probability
+        want = _xtc_expected_row(zr, float(ur), ctx.params)
+        if want is not None:
+            ran = True
+            assert np.array_equal(kr, want), f"kept {kr}, expected {want} (u = {ur})"
+    if not ran:
+        ctx.skip("every row within rounding of a decision")
+
+
+def _xtc_coin(ctx: PropertyContext) -> None:
+    """u above the probability, probability 0 or a threshold above 1/2 leave the logits unchanged."""
+    z = ctx.inputs["logits"]
+    u = ctx.inputs["uniforms"]
+    assert np.array_equal(out(ctx, probability=0.0), z), "probability = 0 must be the identity"
+    assert np.array_equal(out(ctx, threshold=0.75), z), "threshold > 0.5 must be the identity"
+    if float(ctx.params["probability"]) < 0.9:
+        top = np.full(np.shape(u), 0.95)
+        assert np.array_equal(out(ctx, uniforms=top), z), "u > probability must be the identity"
+
+
+def _xtc_fixed(ctx: PropertyContext) -> None:
+    """Four equal logits (p = 1/4 exactly) and threshold 1/4: all reach it, only the last in sort order (the highest
+    index among the ties) survives; the same with threshold 0.3 removes nothing (nobody reaches it)."""
+    z = np.zeros((1, 4))
+    u = np.zeros(1)
+    ks = kept(out(ctx, logits=z, uniforms=u, probability=1.0, threshold=0.25, min_tokens_to_keep=1))
+    assert np.array_equal(ks, [[False, False, False, True]]), f"p == threshold must count as reaching it: {ks}"
+    ks = kept(out(ctx, logits=z, uniforms=u, probability=1.0, threshold=0.3, min_tokens_to_keep=1))
+    assert ks.all(), "no token reaches the threshold: identity"
+
+
+def _xtc_rows(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    z = rows(np.asarray(inputs["logits"], dtype=np.float64))
+    u = np.asarray(inputs["uniforms"], dtype=np.float64).reshape(-1)
+    return list(zip(z, u, rows(kept(outputs[0])), strict=True))
+
+
+def _xtc_removed(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    return any(bool(np.any(np.isfinite(zr) & ~kr)) for zr, _, kr in _xtc_rows(inputs, params, outputs))
+
+
+def _xtc_removed_with_inf(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    return any(bool(np.any(np.isfinite(zr) & ~kr)) and bool(np.isneginf(zr).any())
+               for zr, _, kr in _xtc_rows(inputs, params, outputs))
+
+
+def _xtc_count_above(zr: np.ndarray, t: float) -> int:
+    return int(np.sum(np.exp(log_softmax_row(zr))[np.isfinite(zr)] >= t))
+
+
+def _xtc_coin_says_no(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    prob, t = float(params["probability"]), float(params["threshold"])
+    return t <= 0.5 and any(ur > prob and _xtc_count_above(zr, t) >= 2 for zr, ur, _ in _xtc_rows(inputs, params,
+                                                                                                     outputs))
+
+
+def _xtc_min_keep_binds(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+    prob, t, m = float(params["probability"]), float(params["threshold"]), int(params.get("min_tokens_to_keep", 1))
+    return t <= 0.5 and any(ur <= prob and (c := _xtc_count_above(zr, t)) >= 2 and np.isfinite(zr).sum() - (c - 1) < m
+                            for zr, ur, _ in _xtc_rows(inputs, params, outputs))
+
+
+register(MethodSpec(
+    id="xtc_sampling",
+    family="decoding",
+    kind="decoding",
+    summary="XTC (exclude top choices): with chance `probability`, remove every token with p >= threshold except "
+            "the least probable of them.",
+    papers=(),
+    provenance=Provenance(
+        confidence="peer",
+        checked_against=f"{LLAMA_CPP} llama_sample_xtc_apply: no-op if probability <= 0, threshold > 0.5 or fewer "
+                        "than 2 candidates; chance = U(0, 1) (float); no-op if chance > probability; sorting "
+                        "softmax; pos_last = last index of the leading run with p >= threshold; if size - pos_last "
+                        ">= min_keep and pos_last > 0 the first pos_last candidates are dropped",
+        official_code=LLAMA_CPP_CODE,
+        notes="Randomness is an input: one uniform per row stands for llama.cpp's mt19937 draw (u > probability: "
+              "no-op). Removal is all-or-nothing: when it would leave fewer than min_tokens_to_keep candidates "
+              "nothing is removed. The sort is stable descending by logit, so among tied tokens at the end of the "
+              "above-threshold run the one with the highest index survives (llama.cpp's partial_sort leaves tied "
+              "order unspecified). p >= threshold is decided in log space (log p >= log threshold). Semantics from "
+              "text-generation-webui's XTC (the reference cited by llama.cpp PR #6335), not re-read here.",
+        differences=(Difference("candidates", "the tokens still in play",
+                                "llama.cpp counts every entry of its candidate array, -inf logits written by earlier "
+                                "samplers included, in 'fewer than 2 candidates' and in min_keep; here only finite "
+                                "logits count (a -inf entry has p = 0 and can never be kept meaningfully)", "paper"),),
+    ),
+    inputs=(LOGITS, UNIFORMS),
+    params=(
+        threshold("chance that the exclusion applies to a row, in [0, 1]", "probability", Interval(0.0, 1.0)),
+        threshold("probability a token must reach to count as a top choice, in [0, 1] (> 0.5: no-op)", "threshold",
+                  Interval(0.0, 1.0)),
+        MIN_KEEP,
+    ),
+    outputs=(FILTER_OUT,),
+    properties=(
+        Property("xtc_rule", "kept set equals the definition (above-threshold tokens but the last dropped)", _xtc_rule),
+        Property("no_op_cases", "probability 0, threshold > 1/2 and u > probability are the identity", _xtc_coin),
+        Property("exact_threshold", "p == threshold reaches it; the highest tied index survives", _xtc_fixed),
+        Property("values_unchanged", "outputs are the input logits or -inf", values_unchanged),
+        Property("min_tokens_to_keep", "at least min_tokens_to_keep tokens survive", min_keep),
+        Property("shift_invariance", "the kept set is invariant to z -> z + c", shift_invariance),
+    ),
+    branches=(
+        Branch("top choices removed", "a row drops its above-threshold tokens but one", _xtc_removed),
+        Branch("-inf entries and a removal", "a row with -inf entries drops top choices", _xtc_removed_with_inf),
+        Branch("coin says no", "two tokens reach the threshold but u > probability", _xtc_coin_says_no),
+        Branch("min_tokens_to_keep binds", "the removal would leave fewer than min_tokens_to_keep tokens",
+               _xtc_min_keep_binds),
+    ),
+    degenerate=(
+        "probability = 0, threshold > 0.5, fewer than 2 finite logits or u > probability: identity",
+        "fewer than two tokens reach the threshold: identity; threshold = 0: every finite token reaches it, only the "
+        "least probable (highest index among ties) survives",
+        "a row of only -inf, NaN logits or uniforms -> DomainError; uniforms outside [0, 1) -> DomainError; "
+        "uniforms.shape != logits.shape[:-1] -> ShapeError",
     ),
 ))

@@ -211,3 +211,81 @@ def test_top_n_sigma_errors(mod: Any) -> None:
         mod.top_n_sigma_sampling(z, 1.0, zero="max")
     with pytest.raises(DomainError, match="'logits'"):
         mod.top_n_sigma_sampling(np.array([[NEG, NEG]]), 1.0)
+
+
+# --------------------------------------------------------------------------- xtc_sampling
+
+
+def llama_xtc(logits: np.ndarray, chance: float, probability: float, threshold: float, min_keep: int) -> np.ndarray:
+    """llama_sample_xtc_apply on a fresh candidate array (every entry a candidate, as after llama_sampler_sample),
+    with ``chance`` standing for the mt19937 draw; returned as filtered logits by token id."""
+    cur = Candidates(logits)
+    out = np.asarray(logits, dtype=np.float64).copy()
+    if probability <= 0.0 or threshold > 0.5 or len(cur.data) < 2:
+        return out
+    if chance > probability:
+        return out
+    llama_softmax_impl(cur, True)
+    pos_last = 0
+    for i, d in enumerate(cur.data):
+        if d[2] >= F32(threshold):
+            pos_last = i
+        else:
+            break
+    if len(cur.data) - pos_last >= min_keep and pos_last > 0:
+        for d in cur.data[:pos_last]:
+            out[d[0]] = NEG
+    return out
+
+
+def test_xtc_hand_values() -> None:
+    z = np.log(np.array([[0.5, 0.25, 0.125, 0.125], [0.5, 0.25, 0.125, 0.125]]))
+    for mod in impls():
+        y = mod.xtc_sampling(z, np.array([0.3, 0.7]), 0.5, 0.2)
+        np.testing.assert_array_equal(y, [[NEG, *z[0, 1:]], z[1]])  # row 1: u = 0.7 > 0.5, no-op
+        y = mod.xtc_sampling(z, np.array([0.0, 0.0]), 1.0, 0.125)  # all four reach 1/8: keep only the last (index 3)
+        np.testing.assert_array_equal(y, [[NEG, NEG, NEG, z[0, 3]]] * 2)
+        np.testing.assert_array_equal(mod.xtc_sampling(z, np.array([0.0, 0.0]), 1.0, 0.6), z)  # threshold > 1/2
+        np.testing.assert_array_equal(mod.xtc_sampling(z, np.array([0.0, 0.0]), 1.0, 0.125, min_tokens_to_keep=2), z)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_xtc_parity_llama_cpp(seed: int) -> None:
+    """Rows without -inf (llama.cpp counts -inf entries as candidates) and without ties (its sort is unstable),
+    probabilities away from the threshold by more than float32 rounding."""
+    rng = np.random.default_rng(100 + seed)
+    z = rng_logits(seed, (8, 12)) / float(rng.choice([0.5, 1.0, 3.0]))
+    z = z.astype(np.float32).astype(np.float64)
+    chance = rng.random(8)
+    probability = float(rng.choice([0.0, 0.3, 0.7, 1.0]))
+    threshold = float(rng.choice([0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 0.6]))
+    m = int(rng.choice([1, 2, 5]))
+    for r, c in zip(z, chance, strict=True):
+        p = np.exp(r - r.max()) / np.exp(r - r.max()).sum()
+        if np.min(np.abs(p - threshold)) < 1e-5 or abs(c - probability) < 1e-6:
+            continue
+        want = llama_xtc(r, float(c), probability, threshold, m)
+        got_r = R.xtc_sampling(r, np.float64(c), probability, threshold, min_tokens_to_keep=m)
+        got_a = A.xtc_sampling(torch.tensor(r, dtype=torch.float32), torch.tensor(c, dtype=torch.float32),
+                               probability, threshold, min_tokens_to_keep=m)
+        np.testing.assert_array_equal(got_r, want)
+        np.testing.assert_array_equal(got_a.double().numpy(), want)
+
+
+def test_xtc_batch_rows_independent_and_errors() -> None:
+    z = rng_logits(9, (3, 4, 6), ties=True, holes=True)
+    u = np.random.default_rng(9).random((3, 4))
+    full = A.xtc_sampling(torch.tensor(z), torch.tensor(u), 0.6, 0.1, min_tokens_to_keep=2).numpy()
+    for i in range(3):
+        np.testing.assert_array_equal(R.xtc_sampling(z[i], u[i], 0.6, 0.1, min_tokens_to_keep=2), full[i])
+    from spec.errors import ParameterError
+
+    for mod in impls():
+        with pytest.raises(ShapeError, match="'uniforms'"):
+            mod.xtc_sampling(z, u[0], 0.5, 0.1)
+        with pytest.raises(DomainError, match="'uniforms'"):
+            mod.xtc_sampling(z, np.ones((3, 4)), 0.5, 0.1)
+        with pytest.raises(ParameterError, match="'threshold'"):
+            mod.xtc_sampling(z, u, 0.5, 1.5)
+        with pytest.raises(ParameterError, match="'probability'"):
+            mod.xtc_sampling(z, u, math.nan, 0.1)

@@ -15,8 +15,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance.cases import Curated
-from conformance.cases.decoding._draws import batch_and_vocab, logits_for, pick, row0
-from conformance.strategies import Case
+from conformance.cases.decoding._draws import batch_and_vocab, logits_for, min_keep, pick, probs_sorted, row0
+from conformance.strategies import Case, largest_below_one, representable
 from spec.model import MethodSpec
 
 __all__ = ["CASES", "CURATED"]
@@ -89,4 +89,63 @@ CURATED["top_n_sigma_sampling"] = (
             {"n": 0.0, "zero": "keep_max"}, {"logits": [[NEG, 5.0, NEG, 5.0]]}),
     Curated("equal logits", "sigma = 0: every finite logit is kept", {"logits": [[2.0, 2.0, NEG, 2.0]]}, {"n": 2.0},
             {"logits": [[2.0, 2.0, NEG, 2.0]]}),
+)
+
+
+# --------------------------------------------------------------------------- xtc_sampling
+
+
+@st.composite
+def _uniform_for(draw: st.DrawFn, prob: float) -> float:
+    """Mostly below the probability (the exclusion applies), sometimes above, near it, 0 or just below 1."""
+    kind = draw(st.sampled_from(["below", "below", "below", "above", "near", "zero", "top"]))
+    if kind == "zero" or prob <= 0:
+        return 0.0
+    if kind == "top":
+        return largest_below_one("float64")
+    if kind == "near":
+        return min(max(prob * (1.0 + draw(st.sampled_from([1e-4, -1e-4]))), 0.0), 0.999)
+    if kind == "above" and prob < 0.999:
+        return prob + draw(st.floats(0.05, 0.95)) * (0.999 - prob)
+    return draw(st.floats(0.0, 0.98)) * prob
+
+
+@st.composite
+def _xtc_case(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+    batch, v = draw(batch_and_vocab(small=small, min_v=2))
+    z = draw(logits_for((*batch, v), dtype), label="logits")
+    probs = [float(x) for x in probs_sorted(row0(z)) if x <= 0.5]
+    t = draw(pick(probs, 0.0, 0.6, [0.0, 0.1, 0.5, 0.55]), label="threshold")
+    prob = draw(st.one_of(st.sampled_from([1.0, 0.5, 0.0]), st.floats(0.05, 1.0)), label="probability")
+    m = draw(min_keep(v), label="min_tokens_to_keep")
+    n = int(np.prod(batch)) if batch else 1
+    us = [draw(_uniform_for(prob)) for _ in range(n)]
+    u = np.minimum(representable(np.array(us, dtype=np.float64), dtype), largest_below_one(dtype)).reshape(batch)
+    return Case({"logits": z, "uniforms": u}, {"probability": float(prob), "threshold": float(t),
+                                                "min_tokens_to_keep": m}, {"...": batch, "V": v})
+
+
+CASES["xtc_sampling"] = _xtc_case
+CURATED["xtc_sampling"] = (
+    Curated("equal logits at the threshold", "four 0 logits: p = 1/4 each, threshold 1/4 (p >= t): all four are top "
+            "choices, the last in sort order (index 3, highest among ties) survives; u = 0 <= probability 1",
+            {"logits": [[0.0, 0.0, 0.0, 0.0]], "uniforms": [0.0]}, {"probability": 1.0, "threshold": 0.25},
+            {"logits": [[NEG, NEG, NEG, 0.0]]}),
+    Curated("two top choices", "logits log(1/2), log(1/4), log(1/8), log(1/8): p = 1/2, 1/4, 1/8, 1/8; threshold 0.2 "
+            "-> top choices {0, 1}: drop 0; u = 0.3 <= 0.5",
+            {"logits": [[math.log(0.5), math.log(0.25), math.log(0.125), math.log(0.125)]], "uniforms": [0.3]},
+            {"probability": 0.5, "threshold": 0.2},
+            {"logits": [[NEG, math.log(0.25), math.log(0.125), math.log(0.125)]]}),
+    Curated("coin says no", "same row, u = 0.6 > probability 0.5: identity",
+            {"logits": [[math.log(0.5), math.log(0.25), math.log(0.125), math.log(0.125)]], "uniforms": [0.6]},
+            {"probability": 0.5, "threshold": 0.2},
+            {"logits": [[math.log(0.5), math.log(0.25), math.log(0.125), math.log(0.125)]]}),
+    Curated("min_tokens_to_keep cancels", "p = 1/2, 1/4, 1/8, 1/8, threshold 0.1: all four are top choices"
+            ", removal would leave 1 < min_tokens_to_keep 2: identity",
+            {"logits": [[math.log(0.5), math.log(0.25), math.log(0.125), math.log(0.125)]], "uniforms": [0.0]},
+            {"probability": 1.0, "threshold": 0.1, "min_tokens_to_keep": 2},
+            {"logits": [[math.log(0.5), math.log(0.25), math.log(0.125), math.log(0.125)]]}),
+    Curated("-inf not a candidate", "[0, -inf, 0]: p = 1/2, 0, 1/2; threshold 0.5: tokens 0 and 2 are top "
+            "choices, drop 0 (the tie goes to the highest index 2)", {"logits": [[0.0, NEG, 0.0]], "uniforms": [0.25]},
+            {"probability": 0.5, "threshold": 0.5}, {"logits": [[NEG, NEG, 0.0]]}),
 )

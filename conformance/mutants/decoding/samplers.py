@@ -81,3 +81,46 @@ MUTANTS["top_n_sigma_sampling"] = (
     Mutant("n_zero_keeps_max", "n = 0 keeps only the max ties although llama.cpp disables the sampler there",
            _sigma(zero_keeps_max=True)),
 )
+
+
+# --------------------------------------------------------------------------- xtc_sampling
+
+
+def _xtc(*, drop_all: bool = False, ignore_min_keep: bool = False, strict: bool = False,
+         ties_low: bool = False) -> Any:
+    def xtc_sampling(logits: Any, uniforms: Any, probability: float, threshold: float, *,
+                     min_tokens_to_keep: int = 1) -> Any:
+        z = _valid("xtc_sampling", logits, probability=probability, threshold=threshold,
+                   min_tokens_to_keep=min_tokens_to_keep)
+        u = np.asarray(uniforms, dtype=np.float64)
+        out = z.copy()
+        for idx in np.ndindex(*z.shape[:-1]):
+            r = z[idx]
+            fin = np.isfinite(r)
+            if probability <= 0 or threshold > 0.5 or fin.sum() < 2 or u[idx] > probability:
+                continue
+            e = np.exp(r - r.max())
+            p = e / e.sum()
+            order = np.argsort(-r, kind="stable")
+            if ties_low:  # ties in reverse index order: the lowest tied index survives
+                order = np.lexsort((-np.arange(r.size), -r))
+            above = [int(j) for j in order if fin[j] and (p[j] > threshold if strict else p[j] >= threshold)]
+            if len(above) < 2:
+                continue
+            gone = above if drop_all else above[:-1]
+            if not ignore_min_keep and fin.sum() - len(gone) < min_tokens_to_keep:
+                continue
+            out[idx][gone] = NEG
+        return out.astype(np.asarray(logits).dtype)
+
+    return xtc_sampling
+
+
+MUTANTS["xtc_sampling"] = (
+    Mutant("drops_every_top_choice", "removes the least probable top choice too (off by one at pos_last)",
+           _xtc(drop_all=True)),
+    Mutant("ignores_min_keep", "removes the top choices even when fewer than min_tokens_to_keep remain",
+           _xtc(ignore_min_keep=True)),
+    Mutant("strict_threshold", "p > threshold instead of p >= threshold", _xtc(strict=True)),
+    Mutant("ties_keep_lowest", "among tied last top choices the lowest index survives", _xtc(ties_low=True)),
+)
