@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from accelerated._xp import Array, compute_dtype, detach, log_softmax
+from accelerated._xp import Array, compute_dtype, detach, from_compute, log_softmax
 from accelerated.decoding._common import _apply, _count, _index, _validated
 from spec.errors import DomainError, ShapeError
 from spec.validate import check_finite, check_params, checked
 
 __all__ = [
+    "dynamic_temperature",
     "greedy_decode",
     "top_n_sigma_sampling",
     "xtc_sampling",
@@ -87,3 +88,47 @@ def xtc_sampling(logits: Array, uniforms: Array, probability: float, threshold: 
     apply = (u <= probability) & (n_finite >= 2) & (n_above >= 2) & (n_finite - (n_above - 1) >= min_tokens_to_keep)
     removed = above & (idx != last) & xp.expand_dims(apply, axis=-1)
     return _apply(logits, ~removed, xp)
+
+
+# --------------------------------------------------------------------------- dynamic_temperature
+
+
+def _peaked_entropy(z: Array, xp: Any) -> Array:
+    """Row entropy (keepdims) as ``log1p(rest) - Σ e^s s / (1 + rest)``, accurate on peaked rows (see the
+    reference)."""
+    s = z - xp.max(z, axis=-1, keepdims=True)
+    e = xp.exp(s)
+    first = xp.expand_dims(xp.argmax(z, axis=-1), axis=-1)
+    zeros = xp.zeros_like(e)
+    rest = xp.sum(xp.where(_index(z, xp) == first, zeros, e), axis=-1, keepdims=True)
+    num = xp.sum(xp.where(z > -math.inf, e * xp.where(z > -math.inf, s, zeros), zeros), axis=-1, keepdims=True)
+    return xp.log1p(rest) - num / (1.0 + rest)
+
+
+def dynamic_temperature(logits: Array, temperature: float, *, delta: float = 0.0, exponent: float = 1.0,
+                        candidates: str = "finite") -> Array:
+    """Entropy-scaled temperature, per-row ``T`` (greedy rows at ``T <= 0``); see
+    :func:`reference.decoding.dynamic_temperature`."""
+    check_params("dynamic_temperature", temperature=temperature, delta=delta, exponent=exponent,
+                 candidates=candidates)
+    xp, z = _validated("dynamic_temperature", logits)
+    finite = z > -math.inf
+    col = z[..., :1]  # a (..., 1) array on z's device and dtype
+    if delta > 0:
+        n = xp.sum(xp.astype(finite, z.dtype), axis=-1, keepdims=True) if candidates == "finite" else \
+            xp.full_like(col, float(z.shape[-1]))
+        lo, hi = max(0.0, temperature - delta), temperature + delta
+        h = _peaked_entropy(z, xp)
+        h_max = xp.log(xp.where(n > 1, n, xp.full_like(n, 2.0)))
+        ratio = xp.clip(h / h_max, 0.0, 1.0)
+        t = lo + (hi - lo) * ratio ** exponent if exponent != 0 else xp.full_like(h, hi)
+        noop = n <= 1
+    else:
+        t = xp.full_like(col, float(temperature))
+        noop = col != col  # all False (z is finite or -inf, never NaN)
+    greedy = (t <= 0) & ~noop
+    scaled = from_compute(z / xp.where(t > 0, t, xp.ones_like(t)), logits, xp)
+    idx = _index(z, xp)
+    first = xp.expand_dims(xp.argmax(z, axis=-1), axis=-1)
+    keep_greedy = _apply(logits, idx == first, xp)
+    return xp.where(noop, logits, xp.where(greedy, keep_greedy, scaled))

@@ -20,6 +20,7 @@ from spec.errors import DomainError, ShapeError
 from spec.validate import check_finite, check_params
 
 __all__ = [
+    "dynamic_temperature",
     "greedy_decode",
     "top_n_sigma_sampling",
     "xtc_sampling",
@@ -143,3 +144,63 @@ def xtc_sampling(logits: npt.ArrayLike, uniforms: npt.ArrayLike, probability: fl
         if len(above) >= 2 and int(finite.sum()) - (len(above) - 1) >= min_tokens_to_keep:
             out[idx][above[:-1]] = -math.inf
     return out
+
+
+# --------------------------------------------------------------------------- dynamic_temperature
+
+
+def _peaked_entropy(r: F64) -> float:
+    """``H(softmax(r))`` accurate on peaked rows: ``log1p(rest) - Σ e^s s / (1 + rest)``, ``s = r - max r``."""
+    s = r - np.max(r)
+    e = np.exp(s)
+    first = int(np.argmax(r))
+    rest = float(np.sum(np.delete(e, first)))
+    num = float(np.sum(np.where(np.isfinite(s), e * np.where(np.isfinite(s), s, 0.0), 0.0)))
+    return math.log1p(rest) - num / (1.0 + rest)
+
+
+def dynamic_temperature(logits: npt.ArrayLike, temperature: float, *, delta: float = 0.0, exponent: float = 1.0,
+                        candidates: str = "finite") -> F64:
+    r"""Entropy-scaled temperature (llama.cpp ``temp_ext``, "dynamic temperature").
+
+    Peer: llama.cpp ``llama_sampler_temp_ext_apply`` + ``llama_sampler_temp_impl`` (src/llama-sampling.cpp at
+    e19fb5f1a30c). With ``n`` candidates (``candidates="finite"``: the finite logits; ``"vocab"``: every entry,
+    as llama.cpp counts ``-inf`` entries left in its array by -inf-writing samplers):
+
+    - ``delta > 0``: if ``n <= 1`` the row is returned unchanged (not even divided by ``t``); otherwise
+      ``T_min = max(0, t - delta)``, ``T_max = t + delta``, ``H = -Σ p log p`` (``p = softmax(z)``, ``0 log 0 = 0``),
+      ``H_max = log n`` and ``T = T_min + (T_max - T_min)·(H / H_max)^exponent`` (``0^0 = 1``);
+    - ``delta = 0``: ``T = t``.
+
+    Then ``z / T`` if ``T > 0``; ``T <= 0`` is llama.cpp's greedy step: the first maximum (lowest index among
+    ties) keeps its logit unchanged and every other entry becomes ``-inf``. ``-inf`` stays ``-inf``.
+    Difference (flag ``candidates``): llama.cpp's ``H_max`` is the log of its candidate-array size, which counts
+    ``-inf`` entries from top-n-σ or logit bias but not tokens dropped by top-k / top-p / min-p (those shrink the
+    array); ``"finite"`` (default) reproduces its default chain, ``"vocab"`` the former.
+
+    ``H`` is computed as ``log1p(r) - Σ e^s s / (1 + r)`` (``s = z - max z``, ``r`` the sum of ``e^s`` over all but
+    the first maximum), which keeps its relative accuracy on peaked rows where ``log Σ e^s`` rounds to 0 (the
+    maximum's own ``-p log p`` term, comparable to the rest when the others sit ~30 below it, would vanish).
+
+    Errors: NaN / ``+inf`` logits or a row of only ``-inf`` (:class:`DomainError`); negative, NaN or infinite
+    parameters (:class:`ParameterError`).
+    """
+    check_params("dynamic_temperature", temperature=temperature, delta=delta, exponent=exponent,
+                 candidates=candidates)
+    z = _logits("dynamic_temperature", logits)
+
+    def row(r: F64) -> F64:
+        t = float(temperature)
+        if delta > 0:
+            n = int(np.isfinite(r).sum()) if candidates == "finite" else int(r.shape[-1])
+            if n <= 1:
+                return r.copy()
+            lo, hi = max(0.0, t - delta), t + delta
+            h = _peaked_entropy(r)
+            t = lo + (hi - lo) * (h / math.log(n)) ** exponent
+        if t <= 0:
+            first = int(np.argmax(r))
+            return _keep(r, np.arange(r.shape[-1]) == first)
+        return np.asarray(r / t, dtype=np.float64)
+
+    return _rowwise(z, row)

@@ -49,6 +49,7 @@ from spec.model import (
     Property,
     PropertyContext,
     Provenance,
+    Scale,
 )
 from spec.properties import out, rows
 from spec.registry import register
@@ -416,5 +417,165 @@ register(MethodSpec(
         "least probable (highest index among ties) survives",
         "a row of only -inf, NaN logits or uniforms -> DomainError; uniforms outside [0, 1) -> DomainError; "
         "uniforms.shape != logits.shape[:-1] -> ShapeError",
+    ),
+))
+
+
+# --------------------------------------------------------------------------- dynamic_temperature
+
+
+def dyn_temperatures(z: Any, params: Mapping[str, Any]) -> np.ndarray:
+    """The per-row temperature of ``dynamic_temperature`` from its definition (NaN where the row is left as is)."""
+    t, delta, expo = float(params["temperature"]), float(params.get("delta", 0.0)), float(params.get("exponent", 1.0))
+    out_t = []
+    for r in rows(np.asarray(z, dtype=np.float64)):
+        if delta <= 0:
+            out_t.append(t)
+            continue
+        n = int(np.isfinite(r).sum()) if params.get("candidates", "finite") == "finite" else r.size
+        if n <= 1:
+            out_t.append(float("nan"))
+            continue
+        sh = r - r.max()
+        e = np.exp(sh)
+        rest = float(np.sum(np.sort(e)[:-1]))
+        h = float(np.log1p(rest) - np.sum(np.where(np.isfinite(sh), e * np.where(np.isfinite(sh), sh, 0.0), 0.0))
+                  / (1.0 + rest))  # accurate on peaked rows (the max's own -p log p term kept)
+        lo, hi = max(0.0, t - delta), t + delta
+        out_t.append(lo + (hi - lo) * (h / np.log(n)) ** expo)
+    return np.asarray(out_t)
+
+
+def _dyn_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    fin = np.abs(z[np.isfinite(z)])
+    if fin.size == 0:
+        return 1.0
+    ts = dyn_temperatures(z, params)
+    ts = ts[np.isfinite(ts) & (ts > 0)]
+    return max(1.0, float(fin.max()) / float(ts.min())) if ts.size else max(1.0, float(fin.max()))
+
+
+def _dyn_definition(ctx: PropertyContext) -> None:
+    """Rows with T > 0 are z / T; rows with T = 0 keep only their first maximum; no-op rows are unchanged."""
+    z = rows(ctx.inputs["logits"])
+    if z.shape[0] == 0:
+        ctx.skip("empty batch")
+    y = rows(out(ctx))
+    ts = dyn_temperatures(z, ctx.params)
+    for zr, yr, t in zip(z, y, ts, strict=True):
+        assert np.array_equal(np.isneginf(zr) & ~np.isneginf(yr), np.zeros_like(zr, dtype=bool)), "-inf must stay -inf"
+        if np.isnan(t):
+            assert np.array_equal(yr, zr), "a row with at most one candidate must be left unchanged"
+        elif t <= 0:
+            first = int(np.argmax(zr))
+            want = np.full_like(zr, NEG_INF)
+            want[first] = zr[first]
+            assert np.array_equal(yr, want), f"T = 0 must keep only the first maximum: {yr}"
+        elif t > 1e-6:
+            fin = np.isfinite(zr)
+            assert ctx.close(yr[fin], zr[fin] / t, 8.0), f"row is not z / T with T = {t}: {yr} vs {zr / t}"
+
+
+def _dyn_bounds(ctx: PropertyContext) -> None:
+    """Uniform rows reach T_max; a row with one finite logit among several entries reaches T_min ('vocab')."""
+    t, delta = float(ctx.params["temperature"]), float(ctx.params.get("delta", 0.0))
+    if delta <= 0 or t + delta < 1e-3:
+        ctx.skip("delta = 0 (plain temperature) or a tiny T_max")
+    z = np.zeros((1, 4))
+    y = out(ctx, logits=z + 2.0)
+    assert ctx.close(y, (z + 2.0) / (t + delta), 4.0), f"a uniform row must use T_max = {t + delta}: {y}"
+    one = np.array([[NEG_INF, 2.0, NEG_INF]])
+    y = out(ctx, logits=one, candidates="vocab", exponent=1.0)
+    lo = max(0.0, t - delta)
+    want = np.array([[NEG_INF, 2.0 if lo == 0 else 2.0 / lo, NEG_INF]])
+    assert ctx.close(np.where(np.isfinite(want), y, 0.0), np.where(np.isfinite(want), want, 0.0), 4.0) and \
+        np.array_equal(np.isfinite(y), np.isfinite(want)), f"H = 0 must use T_min = {lo}: {y}"
+    assert np.array_equal(out(ctx, logits=one, candidates="finite"), one), "one finite candidate: no-op ('finite')"
+
+
+def _dyn_delta_zero(ctx: PropertyContext) -> None:
+    z = int_logits(ctx)
+    y = out(ctx, logits=z, temperature=0.5, delta=0.0)
+    assert np.array_equal(y, z / 0.5), "delta = 0 must be plain temperature z / t"
+    y0 = rows(out(ctx, logits=z, temperature=0.0, delta=0.0))
+    for zr, yr in zip(rows(z), y0, strict=True):
+        assert int(np.isfinite(yr).sum()) == 1 and yr[int(np.argmax(zr))] == zr.max(), "t = 0: greedy (first max)"
+
+
+def _dyn_branch(kind: str) -> Any:
+    def hit(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+        t, delta = float(params["temperature"]), float(params.get("delta", 0.0))
+        ts = dyn_temperatures(inputs["logits"], params)
+        lo, hi = max(0.0, t - delta), t + delta
+        if kind == "interior":
+            return delta > 0 and bool(np.any((ts > lo + 1e-9) & (ts < hi - 1e-9)))
+        if kind == "greedy":
+            return bool(np.any(ts <= 0)) and np.size(inputs["logits"]) > 0
+        if kind == "t_min_zero":
+            return delta > 0 and lo == 0 and bool(np.any(ts > 0))
+        z = np.asarray(inputs["logits"], dtype=np.float64)
+        return delta > 0 and bool(np.any(np.isneginf(z)))
+
+    return hit
+
+
+register(MethodSpec(
+    id="dynamic_temperature",
+    family="decoding",
+    kind="decoding",
+    summary="Entropy-scaled temperature (llama.cpp temp_ext): T = T_min + (T_max - T_min)·(H/H_max)^exponent, "
+            "output z / T (T <= 0: greedy).",
+    papers=(),
+    provenance=Provenance(
+        confidence="peer",
+        checked_against=f"{LLAMA_CPP} llama_sampler_temp_ext_apply and llama_sampler_temp_impl: delta > 0: "
+                        "min_temp = max(0, temp - delta), max_temp = temp + delta; no-op if the candidate array has "
+                        "<= 1 entries; max_entropy = -log(1 / size); softmax (sorting); entropy over p > 0; "
+                        "dyn_temp = min_temp + (max_temp - min_temp) * powf(entropy / max_entropy, exponent); then "
+                        "temp_impl(dyn_temp): <= 0 keeps the first maximum (others -inf, the max unchanged), else "
+                        "logit / temp. delta <= 0: temp_impl(temp)",
+        official_code=LLAMA_CPP_CODE,
+        notes="Returns the scaled logits (sample separately). The catalogue cites arXiv 2309.02772 for the idea "
+              "(not re-read here) and text-generation-webui's dynatemp_low/high/exponent (min_temp and max_temp "
+              "given directly; not re-read). Unlike temperature_scale (which raises at T = 0), T = 0 here is "
+              "llama.cpp's greedy step: only the first maximum (lowest index among ties) is kept, unscaled. The "
+              "entropy is computed in float64 for float64 input and float32 otherwise (llama.cpp: float32).",
+        differences=(Difference("H_max (candidate count)", "log of the number of candidates still in play",
+                                "llama.cpp: log of the candidate-array size, which counts -inf entries written by "
+                                "earlier samplers (top-n-sigma, logit bias) but not tokens dropped by top-k / top-p "
+                                "/ min-p (they shrink the array); 'finite' (default) reproduces its default chain, "
+                                "candidates='vocab' the -inf-writing predecessors", "peer", "candidates"),),
+    ),
+    inputs=(LOGITS,),
+    params=(
+        ParamSpec("temperature", None, Interval(0.0, None), "base temperature t >= 0 (0 with delta = 0: greedy)",
+                  positional=True, required=True),
+        ParamSpec("delta", 0.0, Interval(0.0, None), "half-range: T in [max(0, t - delta), t + delta]; 0 = plain t"),
+        ParamSpec("exponent", 1.0, Interval(0.0, None), "exponent of the normalised entropy (0: always T_max)"),
+        ParamSpec("candidates", "finite", Choice(("finite", "vocab")),
+                  "what H_max = log(n) counts: finite logits (default) or every vocabulary entry"),
+    ),
+    outputs=(OutputSpec("logits", "z / T per row (T = 0: the first maximum kept, others -inf)", shape=("...", "V"),
+                        scale=Scale("max(1, largest finite |z| / the smallest positive row temperature)",
+                                    _dyn_scale)),),
+    properties=(
+        Property("definition", "each row is z / T(H), greedy at T = 0, unchanged with <= 1 candidate",
+                 _dyn_definition),
+        Property("bounds", "a uniform row uses T_max; H = 0 uses T_min", _dyn_bounds),
+        Property("delta_zero", "delta = 0 is plain temperature; t = 0 with delta = 0 is greedy", _dyn_delta_zero),
+    ),
+    branches=(
+        Branch("interior T", "a row's temperature lies strictly between T_min and T_max", _dyn_branch("interior")),
+        Branch("greedy", "a row's temperature is 0 (greedy step)", _dyn_branch("greedy")),
+        Branch("T_min = 0", "delta >= t: the range reaches 0 and a row still has T > 0", _dyn_branch("t_min_zero")),
+        Branch("-inf entries", "delta > 0 on logits with -inf entries", _dyn_branch("neg_inf")),
+    ),
+    degenerate=(
+        "delta = 0: z / t, greedy at t = 0; at most one candidate with delta > 0: unchanged (not even divided by t)",
+        "T_min = 0 and H = 0 (exponent > 0): greedy; exponent = 0: always T_max (0^0 = 1)",
+        "T_min = 0 with an entropy below float32's range (finite logit gaps beyond ~87) is ill-conditioned: float32 "
+        "sees H = 0 (greedy) where float64 sees T ~ 1e-36",
+        "a row of only -inf, NaN logits -> DomainError; negative, NaN or inf parameters -> ParameterError",
     ),
 ))

@@ -289,3 +289,115 @@ def test_xtc_batch_rows_independent_and_errors() -> None:
             mod.xtc_sampling(z, u, 0.5, 1.5)
         with pytest.raises(ParameterError, match="'probability'"):
             mod.xtc_sampling(z, u, math.nan, 0.1)
+
+
+# --------------------------------------------------------------------------- dynamic_temperature
+
+
+def llama_temp_impl(cur: Candidates, temp: float) -> None:
+    """llama_sampler_temp_impl: temp <= 0 keeps the first maximum of the current array order."""
+    if temp <= 0.0:
+        max_i, max_l = 0, cur.data[0][1]
+        for i in range(1, len(cur.data)):
+            if cur.data[i][1] > max_l:
+                cur.data[max_i][1] = F32(NEG)
+                max_i, max_l = i, cur.data[i][1]
+            else:
+                cur.data[i][1] = F32(NEG)
+        return
+    for d in cur.data:
+        d[1] = F32(d[1] / F32(temp))
+
+
+def llama_temp_ext(logits: np.ndarray, temp: float, delta: float, exponent: float) -> np.ndarray:
+    """llama_sampler_temp_ext_apply on a candidate array holding exactly ``logits`` (returned by token id)."""
+    cur = Candidates(logits)
+    if delta > 0:
+        min_temp = max(0.0, temp - delta)
+        max_temp = temp + delta
+        if len(cur.data) <= 1:
+            return np.asarray(logits, dtype=np.float64).copy()
+        max_entropy = F32(-np.log(F32(1.0) / F32(len(cur.data))))
+        llama_softmax_impl(cur, True)
+        entropy = F32(0.0)
+        for d in cur.data:
+            if d[2] > 0.0:
+                entropy = F32(entropy - F32(d[2] * F32(np.log(d[2]))))
+        normalized = F32(entropy / max_entropy)
+        dyn = F32(F32(min_temp) + F32(F32(max_temp) - F32(min_temp)) * F32(np.power(normalized, F32(exponent))))
+        llama_temp_impl(cur, float(dyn))
+    else:
+        llama_temp_impl(cur, temp)
+    out = np.empty(len(cur.data))
+    for d in cur.data:
+        out[d[0]] = float(d[1])
+    return out
+
+
+def test_dynamic_temperature_hand_values() -> None:
+    z = np.array([[0.0, 0.0, NEG, NEG], [3.0, 3.0, NEG, NEG]])  # H = log 2, H_max = log 4 ('vocab'): ratio 1/2
+    for mod in impls():
+        y = mod.dynamic_temperature(z, 1.0, delta=0.5, exponent=2.0, candidates="vocab")  # T = 0.5 + 1/4
+        np.testing.assert_allclose(y, [[0.0, 0.0, NEG, NEG], [4.0, 4.0, NEG, NEG]], rtol=1e-15)
+        y = mod.dynamic_temperature(z, 1.0, delta=0.5)  # 'finite': H = H_max = log 2, T = T_max = 1.5
+        np.testing.assert_allclose(y, [[0.0, 0.0, NEG, NEG], [2.0, 2.0, NEG, NEG]], rtol=1e-15)
+        np.testing.assert_array_equal(mod.dynamic_temperature(z, 0.0), [[0.0, NEG, NEG, NEG], [3.0, NEG, NEG, NEG]])
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_dynamic_temperature_parity_llama_cpp(seed: int) -> None:
+    """Full rows vs candidates='vocab', and the finite sub-array (llama.cpp after a shrinking sampler) vs 'finite';
+    rows without ties at the max (llama.cpp's greedy step keeps the first maximum of its *sorted* order)."""
+    rng = np.random.default_rng(200 + seed)
+    z = rng_logits(seed, (6, 10), holes=seed % 2 == 1).astype(np.float32).astype(np.float64)
+    temp = float(rng.choice([0.0, 0.3, 0.8, 1.5]))
+    delta = float(rng.choice([0.0, 0.2, 0.8, 2.0]))
+    expo = float(rng.choice([0.0, 0.5, 1.0, 2.0]))
+    for r in z:
+        want_vocab = llama_temp_ext(r, temp, delta, expo)
+        got = R.dynamic_temperature(r, temp, delta=delta, exponent=expo, candidates="vocab")
+        np.testing.assert_allclose(got, want_vocab, rtol=2e-5)
+        got_a = A.dynamic_temperature(torch.tensor(r, dtype=torch.float32), temp, delta=delta, exponent=expo,
+                                      candidates="vocab")
+        np.testing.assert_allclose(got_a.double().numpy(), want_vocab, rtol=2e-5)
+        fin = np.flatnonzero(np.isfinite(r))
+        want_finite = np.full_like(r, NEG)
+        want_finite[fin] = llama_temp_ext(r[fin], temp, delta, expo)
+        np.testing.assert_allclose(R.dynamic_temperature(r, temp, delta=delta, exponent=expo), want_finite, rtol=2e-5)
+
+
+def test_dynamic_temperature_peaked_rows_accurate() -> None:
+    """A row whose other logits sit 40 below the max: H = Σ p_i (40 + log(1 + r)) + (1 - r') log1p(r) exactly, where
+    the naive float64 formula drops the maximum's own term (log Σ rounds to 0)."""
+    r = np.array([0.0, -40.0, -40.0, -45.0])
+    e = np.exp(r)
+    p = e / e.sum()
+    import mpmath
+
+    mpmath.mp.dps = 50
+    ps = [mpmath.e ** mpmath.mpf(x) for x in r]
+    tot = sum(ps)
+    h_exact = float(-sum((q / tot) * mpmath.log(q / tot) for q in ps))
+    t = 0.0 + 1.0 * (h_exact / math.log(4))  # T_min = max(0, 0.5 - 0.5) = 0, T_max = 1: T = H / H_max ~ 1e-16
+    y = R.dynamic_temperature(r, 0.5, delta=0.5, candidates="vocab")
+    np.testing.assert_allclose(y[1:], r[1:] / t, rtol=1e-12)
+    y32 = A.dynamic_temperature(torch.tensor(r, dtype=torch.float32), 0.5, delta=0.5, candidates="vocab")
+    np.testing.assert_allclose(y32.double().numpy()[1:], r[1:] / t, rtol=1e-5)
+    assert p[0] > 0.99
+
+
+@pytest.mark.parametrize("mod", impls(), ids=["reference", "accelerated"])
+def test_dynamic_temperature_errors(mod: Any) -> None:
+    from spec.errors import ParameterError
+
+    z = np.zeros((2, 3))
+    with pytest.raises(ParameterError, match="'temperature'"):
+        mod.dynamic_temperature(z, -0.1)
+    with pytest.raises(ParameterError, match="'delta'"):
+        mod.dynamic_temperature(z, 1.0, delta=math.inf)
+    with pytest.raises(ParameterError, match="'exponent'"):
+        mod.dynamic_temperature(z, 1.0, exponent=math.nan)
+    with pytest.raises(ParameterError, match="'candidates'"):
+        mod.dynamic_temperature(z, 1.0, candidates="all")
+    with pytest.raises(DomainError, match="'logits'"):
+        mod.dynamic_temperature(np.array([[0.0, math.nan]]), 1.0)

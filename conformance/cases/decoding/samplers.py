@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from conformance.cases import Curated
 from conformance.cases.decoding._draws import batch_and_vocab, logits_for, min_keep, pick, probs_sorted, row0
 from conformance.strategies import Case, largest_below_one, representable
+from spec.decoding.samplers import dyn_temperatures
 from spec.model import MethodSpec
 
 __all__ = ["CASES", "CURATED"]
@@ -148,4 +149,60 @@ CURATED["xtc_sampling"] = (
     Curated("-inf not a candidate", "[0, -inf, 0]: p = 1/2, 0, 1/2; threshold 0.5: tokens 0 and 2 are top "
             "choices, drop 0 (the tie goes to the highest index 2)", {"logits": [[0.0, NEG, 0.0]], "uniforms": [0.25]},
             {"probability": 0.5, "threshold": 0.5}, {"logits": [[NEG, NEG, 0.0]]}),
+)
+
+
+# --------------------------------------------------------------------------- dynamic_temperature
+
+_MAX = {"float64": 1.7976931348623157e308, "float32": 3.4028234663852886e38, "bfloat16": 3.3895313892515355e38,
+        "float16": 65504.0}
+
+
+@st.composite
+def _dynamic_temperature_case(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+    """Logits from the shared draws; t, delta, exponent over their ranges with the edge values (t = 0, delta = 0,
+    delta >= t so T_min = 0, exponent = 0). Two ill-conditioned regions are moved away from, as the spec documents:
+    with T_min = 0 the logits are scaled so that no finite gap exceeds 60 (beyond ~87 float32's entropy underflows
+    to 0, greedy, where float64 still divides by T ~ 1e-36), and in low precision they are scaled so that z / T stays
+    below a quarter of the dtype's largest value (overflow of the output dtype, which the float64 reference cannot
+    show)."""
+    batch, v = draw(batch_and_vocab(small=small))
+    z = draw(logits_for((*batch, v), dtype), label="logits")
+    t = draw(st.one_of(st.sampled_from([0.8, 1.0, 0.5, 0.0, 1.5]), st.floats(0.05, 3.0)), label="temperature")
+    delta = draw(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.01, 2.5)), label="delta")
+    params = {"temperature": float(t), "delta": float(delta),
+              "exponent": float(draw(st.one_of(st.sampled_from([1.0, 0.0, 2.0, 0.5]), st.floats(0.1, 3.0)))),
+              "candidates": draw(st.sampled_from(["finite", "vocab"]))}
+    fin = z[np.isfinite(z)]
+    if fin.size and delta >= t:
+        gaps = [float(np.ptp(r[np.isfinite(r)])) for r in z.reshape(-1, v) if np.isfinite(r).any()]
+        if max(gaps) > 60.0:
+            z = representable(z * (60.0 / max(gaps)), dtype)
+    if dtype != "float64" and z.size:
+        ts = dyn_temperatures(z, params)
+        ts = ts[np.isfinite(ts) & (ts > 0)]
+        top = float(np.max(np.abs(z[np.isfinite(z)]))) if np.isfinite(z).any() else 0.0
+        if ts.size and top / float(ts.min()) > _MAX[dtype] / 4:
+            z = representable(z * (_MAX[dtype] / 4 * float(ts.min()) / top), dtype)
+    return Case({"logits": z}, params, {"...": batch, "V": v})
+
+
+CASES["dynamic_temperature"] = _dynamic_temperature_case
+CURATED["dynamic_temperature"] = (
+    Curated("uniform row", "four equal logits: H = log 4 = H_max, T = T_max = 0.5 + 0.5 = 1: unchanged values",
+            {"logits": [[2.0, 2.0, 2.0, 2.0]]}, {"temperature": 0.5, "delta": 0.5}, {"logits": [[2.0, 2.0, 2.0, 2.0]]}),
+    Curated("half entropy", "[0, 0, -inf, -inf] with candidates='vocab': H = log 2, H_max = log 4, ratio 1/2; t = 1, "
+            "delta = 0.5, exponent 1: T = 0.5 + 1 * 1/2 = 1: z / 1; with exponent 2, T = 0.5 + 1/4 = 0.75",
+            {"logits": [[0.0, 0.0, NEG, NEG], [3.0, 3.0, NEG, NEG]]},
+            {"temperature": 1.0, "delta": 0.5, "exponent": 2.0, "candidates": "vocab"},
+            {"logits": [[0.0, 0.0, NEG, NEG], [4.0, 4.0, NEG, NEG]]}),
+    Curated("one candidate", "delta > 0 and one finite logit ('finite'): unchanged, not divided by t",
+            {"logits": [[NEG, 3.0, NEG]]}, {"temperature": 0.5, "delta": 0.25}, {"logits": [[NEG, 3.0, NEG]]}),
+    Curated("greedy at H = 0", "'vocab', one finite logit among 3: H = 0, T = T_min = max(0, 0.5 - 1) = 0: greedy "
+            "keeps 3 unscaled", {"logits": [[NEG, 3.0, NEG]]},
+            {"temperature": 0.5, "delta": 1.0, "candidates": "vocab"}, {"logits": [[NEG, 3.0, NEG]]}),
+    Curated("t = 0, delta = 0", "plain greedy: the first maximum (index 1 of the tied 4s) kept, others -inf",
+            {"logits": [[1.0, 4.0, 4.0, -2.0]]}, {"temperature": 0.0}, {"logits": [[NEG, 4.0, NEG, NEG]]}),
+    Curated("delta = 0", "z / 0.5 = 2 z", {"logits": [[1.0, -3.0, NEG]]}, {"temperature": 0.5},
+            {"logits": [[2.0, -6.0, NEG]]}),
 )

@@ -124,3 +124,47 @@ MUTANTS["xtc_sampling"] = (
     Mutant("strict_threshold", "p > threshold instead of p >= threshold", _xtc(strict=True)),
     Mutant("ties_keep_lowest", "among tied last top choices the lowest index survives", _xtc(ties_low=True)),
 )
+
+
+# --------------------------------------------------------------------------- dynamic_temperature
+
+
+def _dyn(*, vocab_always: bool = False, entropy_bits: bool = False, min_unclamped: bool = False,
+         noop_divides: bool = False) -> Any:
+    def dynamic_temperature(logits: Any, temperature: float, *, delta: float = 0.0, exponent: float = 1.0,
+                            candidates: str = "finite") -> Any:
+        z = _valid("dynamic_temperature", logits, temperature=temperature, delta=delta, exponent=exponent,
+                   candidates=candidates)
+        out = np.empty_like(z)
+        for idx in np.ndindex(*z.shape[:-1]):
+            r = z[idx]
+            t = float(temperature)
+            if delta > 0:
+                n = r.size if (vocab_always or candidates == "vocab") else int(np.isfinite(r).sum())
+                if n <= 1:
+                    out[idx] = r / t if noop_divides and t > 0 else r
+                    continue
+                lo = t - delta if min_unclamped else max(0.0, t - delta)
+                s_ = r - r.max()
+                logp = s_ - np.log(np.sum(np.exp(s_)))
+                p = np.exp(logp)
+                h = float(-np.sum(np.where(p > 0, p * np.where(p > 0, logp, 0.0), 0.0)))
+                if entropy_bits:
+                    h /= math.log(2.0)
+                t = lo + (t + delta - lo) * min(h / math.log(n), 1.0 if not entropy_bits else 2.0) ** exponent
+            if t <= 0:
+                out[idx] = np.where(np.arange(r.size) == int(np.argmax(r)), r, NEG)
+            else:
+                out[idx] = r / t
+        return out.astype(np.asarray(logits).dtype)
+
+    return dynamic_temperature
+
+
+MUTANTS["dynamic_temperature"] = (
+    Mutant("h_max_counts_vocab", "H_max = log V even with candidates='finite'", _dyn(vocab_always=True)),
+    Mutant("entropy_in_bits", "H in bits against H_max in nats", _dyn(entropy_bits=True)),
+    Mutant("t_min_unclamped", "T_min = t - delta without the max(0, .) clamp", _dyn(min_unclamped=True)),
+    Mutant("single_candidate_divides", "a row with one candidate is divided by t (llama.cpp returns it as is)",
+           _dyn(noop_divides=True)),
+)
