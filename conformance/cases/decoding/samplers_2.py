@@ -1,0 +1,101 @@
+"""Case strategies and curated hard cases of the stateful peers' samplers (``mirostat_v2``, ``mirostat_v1``).
+
+Logits come from the shared decoding draws; the state ``mu`` of each row is drawn relative to that row's surprises
+``-log2 p`` (mostly strictly between two of them, so the cut falls mid-distribution, sometimes below the smallest
+(nothing survives but the argmax), above the largest (no truncation) or within 1e-4 of one); uniforms per row over
+``[0, 1)`` with 0 and the largest value below 1 as edges. A ``mu`` within 1e-3 (relative) of a surprise is moved
+2e-3 past it: there the kept set is decided by rounding, and although the harness accepts the token of the reference
+at ``mu`` nudged by rounding size (``mu`` is ``sensitive``), the *continuous* output ``mu' = mu - eta (s - tau)`` of
+that nudged reference differs from the backend's by the nudge itself (a documented limit of the comparison, not of
+the method; the curated cases put ``mu`` exactly between dyadic surprises instead). Curated ``expected`` outputs are
+derived by hand in each ``why``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from conformance.cases import Curated
+from conformance.cases.decoding._draws import batch_and_vocab, logits_for, pick
+from conformance.strategies import Case, largest_below_one, representable
+from spec.model import MethodSpec
+
+__all__ = ["CASES", "CURATED"]
+
+NEG = -math.inf
+LN2 = math.log(2.0)
+
+CASES: dict[str, Callable[..., Any]] = {}
+
+CURATED: dict[str, tuple[Curated, ...]] = {}
+
+
+def _surprises(r: Any) -> list[float]:
+    f = r[np.isfinite(r)]
+    s = f - f.max()
+    logp = s - math.log(float(np.sum(np.exp(s))))
+    return sorted({float(-x / LN2) for x in logp})
+
+
+@st.composite
+def _uniform(draw: st.DrawFn) -> float:
+    kind = draw(st.sampled_from(["any", "any", "any", "zero", "top"]))
+    if kind == "zero":
+        return 0.0
+    if kind == "top":
+        return largest_below_one("float64")
+    return float(draw(st.floats(0.0, 0.999)))
+
+
+@st.composite
+def _state_case(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+    batch, v = draw(batch_and_vocab(small=small))
+    z = draw(logits_for((*batch, v), dtype), label="logits")
+    n = int(np.prod(batch)) if batch else 1
+    mus, us = [], []
+    for r in z.reshape(n, v):
+        cuts = _surprises(r)
+        mu_r = float(draw(pick(cuts, -1.0, max(cuts) + 3.0, [-1.0, 10.0, 2 * 5.0]), label="mu"))
+        for c in cuts:
+            if abs(mu_r - c) < 1e-3 * (1.0 + abs(c)):
+                mu_r = c + 2e-3 * (1.0 + abs(c))
+        mus.append(mu_r)
+        us.append(draw(_uniform(), label="u"))
+    mu = representable(np.array(mus, dtype=np.float64), dtype).reshape(batch)
+    u = np.minimum(representable(np.array(us, dtype=np.float64), dtype), largest_below_one(dtype)).reshape(batch)
+    params: dict[str, Any] = {
+        "tau": float(draw(st.one_of(st.sampled_from([5.0, 3.0, 0.5]), st.floats(0.0, 10.0)), label="tau")),
+        "eta": float(draw(st.one_of(st.sampled_from([0.1, 0.0, 1.0]), st.floats(0.0, 2.0)), label="eta")),
+        "order": draw(st.sampled_from(["vocab", "sorted"]), label="order"),
+    }
+    return Case({"logits": z, "uniforms": u, "mu": mu}, params, {"...": batch, "V": v})
+
+
+# --------------------------------------------------------------------------- mirostat_v2
+
+CASES["mirostat_v2"] = _state_case
+CURATED["mirostat_v2"] = (
+    Curated("cut at mu", "p = 1/2, 1/4, 1/8, 1/8 (surprises 1, 2, 3, 3 bits), mu = 2.5 keeps tokens 0 and 1, q = 2/3, "
+            "1/3; u = 0.7 > 2/3 picks token 1 (vocabulary order), surprise log2 3 = 1.585; tau = 5, eta = 0.5: "
+            "mu' = 2.5 - 0.5 (1.5849625007211562 - 5) = 4.207518749639422",
+            {"logits": [[math.log(0.5), math.log(0.25), math.log(0.125), math.log(0.125)]], "uniforms": [0.7],
+             "mu": [2.5]}, {"tau": 5.0, "eta": 0.5},
+            {"tokens": [1], "mu": [2.5 - 0.5 * (math.log2(3.0) - 5.0)]}),
+    Curated("nothing survives", "four equal logits: every surprise is 2 bits > mu = 1: the first maximum (0) alone, "
+            "surprise 0; mu' = 1 - 0.1 (0 - 5) = 1.5", {"logits": [[0.0, 0.0, 0.0, 0.0]], "uniforms": [0.9],
+                                                          "mu": [1.0]}, {}, {"tokens": [0], "mu": [1.5]}),
+    Curated("sorted walk", "p = 1/8, 1/2, 1/4, 1/8 with mu = 10 (no truncation); order='sorted' walks tokens 1 (1/2), "
+            "2 (1/4), 0 (1/8, lowest index of the tie), 3: u = 0.8 > 3/4 picks token 0, surprise 3; mu' = 10 - "
+            "0.1 (3 - 5) = 10.2",
+            {"logits": [[math.log(0.125), math.log(0.5), math.log(0.25), math.log(0.125)]], "uniforms": [0.8],
+             "mu": [10.0]}, {"order": "sorted"}, {"tokens": [0], "mu": [10.2]}),
+    Curated("-inf never kept", "[-inf, 0, -inf, 0] with mu = 10: q = 1/2 on tokens 1 and 3; u = 0.5 (not > 1/2) picks "
+            "token 3 (vocabulary order), surprise 1; eta = 0: mu' = mu = 10",
+            {"logits": [[NEG, 0.0, NEG, 0.0]], "uniforms": [0.5], "mu": [10.0]}, {"eta": 0.0},
+            {"tokens": [3], "mu": [10.0]}),
+)

@@ -1,0 +1,85 @@
+"""Mutants of the stateful peers' samplers: small NumPy implementations, each with one plausible bug.
+
+Every mutant validates its input like a careful port would (the spec's parameter domains, NaN / ``+inf`` / all
+``-inf`` rows), so only the planted bug can get it caught.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from conformance.mutants import Mutant
+from spec.validate import check_finite, check_params, check_vocab_axis
+
+__all__ = ["MUTANTS"]
+
+F64 = npt.NDArray[np.float64]
+NEG = -math.inf
+LN2 = math.log(2.0)
+
+MUTANTS: dict[str, tuple[Mutant, ...]] = {}
+
+
+def _valid(fn: str, logits: Any, **params: Any) -> F64:
+    check_params(fn, **params)
+    z = np.asarray(logits)
+    check_vocab_axis(fn, "logits", z)
+    check_finite(fn, "logits", z, np, allow_neg_inf=True)
+    return np.asarray(z, dtype=np.float64)
+
+
+def _logsoftmax(r: F64) -> F64:
+    s = r - r.max()
+    with np.errstate(divide="ignore"):
+        return np.asarray(s - np.log(np.sum(np.exp(s))))
+
+
+def _inverse(logq: F64, u: float, walk: Any) -> int:
+    fin = [int(j) for j in walk if np.isfinite(logq[j])]
+    acc = 0.0
+    for j in fin:
+        acc += math.exp(logq[j])
+        if acc > u or u == 0:
+            return j
+    return fin[-1]
+
+
+# --------------------------------------------------------------------------- mirostat_v2
+
+
+def _v2(*, nats: bool = False, unnormalised: bool = False, sign: float = 1.0, strict_keep: bool = False) -> Any:
+    def mirostat_v2(logits: Any, uniforms: Any, mu: Any, *, tau: float = 5.0, eta: float = 0.1,
+                    order: str = "vocab") -> Any:
+        z = _valid("mirostat_v2", logits, tau=tau, eta=eta, order=order)
+        u = np.asarray(uniforms, dtype=np.float64)
+        m = np.asarray(mu, dtype=np.float64)
+        tok = np.empty(z.shape[:-1], dtype=np.int64)
+        new = np.empty(z.shape[:-1])
+        for idx in np.ndindex(*z.shape[:-1]):
+            r = z[idx]
+            logp = _logsoftmax(r)
+            surprise = -logp if nats else -logp / LN2
+            keep = np.isfinite(r) & ((surprise < m[idx]) if strict_keep else (surprise <= m[idx]))
+            if not keep.any():
+                keep = np.arange(r.size) == int(np.argmax(r))
+            logq = _logsoftmax(np.where(keep, r, NEG))
+            walk = np.argsort(-r, kind="stable") if order == "sorted" else np.arange(r.size)
+            x = _inverse(logq, float(u[idx]), walk)
+            s = -(logp[x] if unnormalised else logq[x]) / LN2
+            tok[idx] = x
+            new[idx] = m[idx] - sign * eta * (s - tau)
+        return tok, new.astype(np.asarray(mu).dtype)
+
+    return mirostat_v2
+
+
+MUTANTS["mirostat_v2"] = (
+    Mutant("surprise_in_nats", "truncates at -ln p <= mu (nats) while mu and tau are in bits", _v2(nats=True)),
+    Mutant("surprise_before_renorm", "observed surprise from p (before renormalising over the kept set)",
+           _v2(unnormalised=True)),
+    Mutant("update_sign", "mu <- mu + eta (surprise - tau)", _v2(sign=-1.0)),
+)
