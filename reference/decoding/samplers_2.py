@@ -20,6 +20,7 @@ from spec.errors import ShapeError
 from spec.validate import check_finite, check_params
 
 __all__ = [
+    "mirostat_v1",
     "mirostat_v2",
 ]
 
@@ -90,4 +91,76 @@ def mirostat_v2(logits: npt.ArrayLike, uniforms: npt.ArrayLike, mu: npt.ArrayLik
         x = _draw(logq, float(u[idx]), walk)
         tokens[idx] = x
         new_mu[idx] = float(m[idx]) - eta * (-logq[x] / LN2 - tau)
+    return tokens, new_mu
+
+
+# --------------------------------------------------------------------------- mirostat_v1
+
+
+def _top_k_count(r: F64, mu: float, m: int, n_vocab: int | None) -> int:
+    """k of mirostat v1 for one row (the Zipf fit over the top ``m`` finite logits, in log space)."""
+    f = np.sort(r[np.isfinite(r)])[::-1]
+    n_f = int(f.size)
+    if n_f < 2:
+        return 1
+    num_ti_bi = 0.0
+    sum_ti_sq = 0.0
+    for i in range(min(m - 1, n_f - 1)):
+        t_i = math.log((i + 2) / (i + 1))
+        b_i = float(f[i] - f[i + 1])  # log(p_i / p_{i+1}), exactly, without underflow
+        num_ti_bi += t_i * b_i
+        sum_ti_sq += t_i * t_i
+    s_hat = num_ti_bi / sum_ti_sq
+    eps = s_hat - 1.0
+    ln_n = math.log(n_vocab if n_vocab is not None else r.shape[-1])
+    ratio = 1.0 / ln_n if eps == 0 else eps / -math.expm1(-eps * ln_n)  # eps / (1 - N^-eps), > 0
+    num = math.log(ratio) + mu * LN2
+    if s_hat == 0:
+        return n_f if num > 0 else 1
+    log_k = num / s_hat
+    if log_k >= math.log(n_f + 1.0):
+        return n_f
+    return max(1, min(n_f, int(math.exp(log_k)))) if log_k >= 0 else 1
+
+
+def mirostat_v1(logits: npt.ArrayLike, uniforms: npt.ArrayLike, mu: npt.ArrayLike, *, tau: float = 5.0,
+                eta: float = 0.1, m: int = 100, n_vocab: int | None = None, order: str = "vocab") -> tuple[I64, F64]:
+    r"""Mirostat (v1): a Zipf fit chooses ``k`` for top-k sampling so that the surprise tracks ``tau``.
+
+    "Mirostat: A Neural Text Decoding Algorithm that Directly Controls Perplexity" (2020, arXiv:2007.14966),
+    Algorithm 1, as implemented by llama.cpp ``llama_sampler_mirostat_apply`` (src/llama-sampling.cpp at
+    e19fb5f1a30c). Per row, over the finite logits sorted descending (ties lowest index first):
+
+    1. ``ŝ = Σ_i t_i b_i / Σ_i t_i²``, ``t_i = log((i+2)/(i+1))``, ``b_i = log(p_i / p_{i+1}) = z_i - z_{i+1}``,
+       ``i < min(m - 1, n - 1)``;
+    2. ``ε̂ = ŝ - 1``, ``k = ((ε̂ 2^μ) / (1 - N^{-ε̂}))^{1/ŝ}`` with ``N = n_vocab`` (default ``V``), computed in
+       log space (``1 - N^{-ε̂} = -expm1(-ε̂ ln N)``, ``ε̂ = 0`` by its limit ``1 / ln N``); ``k = trunc(k)``
+       clipped to ``[1, n]``; ``ŝ = 0`` (a tied window) gives ``n`` if ``log(ratio) + μ ln 2 > 0`` else 1;
+    3. ``q = softmax`` over the top ``k`` (exact ``k``, ties to the lowest index), ``x`` by the inverse CDF with the
+       row's uniform (``order="vocab"``: vocabulary order as :func:`sample`; ``"sorted"``: llama.cpp's walk);
+    4. ``μ' = μ - η (-log2 q_x - τ)``.
+
+    State in and out (``(tokens, new_mu)``, initialise ``mu = 2 tau``). Differences from llama.cpp: its ``k`` is
+    computed in float32 and can be non-finite (``int(inf)`` is undefined behaviour, ``k = 1`` on x86) where ours
+    is clipped; ``-inf`` entries of its candidate array inside the top ``m`` give ``b = inf`` there, while the fit
+    here runs over the finite logits; ``order`` as in :func:`mirostat_v2`.
+
+    Errors: as :func:`mirostat_v2`, plus ``m < 2`` or ``n_vocab < 2`` (:class:`ParameterError`).
+    """
+    check_params("mirostat_v1", tau=tau, eta=eta, m=m, n_vocab=n_vocab, order=order)
+    z = _logits("mirostat_v1", logits)
+    u = _uniforms("mirostat_v1", uniforms, z)
+    mus = _mu("mirostat_v1", mu, z)
+    tokens = np.empty(z.shape[:-1], dtype=np.int64)
+    new_mu = np.empty(z.shape[:-1], dtype=np.float64)
+    for idx in np.ndindex(*z.shape[:-1]):
+        r = z[idx]
+        k = _top_k_count(r, float(mus[idx]), m, n_vocab)
+        keep = np.zeros(r.shape[-1], dtype=bool)
+        keep[_order(r)[:k]] = True
+        logq = _log_softmax(np.where(keep, r, NEG_INF))
+        walk = _order(r) if order == "sorted" else np.arange(r.shape[-1])
+        x = _draw(logq, float(u[idx]), walk)
+        tokens[idx] = x
+        new_mu[idx] = float(mus[idx]) - eta * (-logq[x] / LN2 - tau)
     return tokens, new_mu

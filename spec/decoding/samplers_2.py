@@ -25,6 +25,7 @@ from spec.model import (
     Difference,
     InputSpec,
     Interval,
+    IntRange,
     MethodSpec,
     OutputSpec,
     Paper,
@@ -37,7 +38,7 @@ from spec.model import (
 from spec.properties import rows
 from spec.registry import register
 
-__all__ = ["inverse_cdf", "mirostat_v2_kept"]
+__all__ = ["inverse_cdf", "mirostat_v1_log_k", "mirostat_v2_kept"]
 
 MIROSTAT_2020 = Paper("Mirostat: A Neural Text Decoding Algorithm that Directly Controls Perplexity", 2020,
                       "2007.14966")
@@ -223,5 +224,171 @@ register(MethodSpec(
         "a row of only -inf, NaN logits, uniforms or mu -> DomainError; uniforms outside [0, 1) -> DomainError; "
         "uniforms or mu of shape != logits.shape[:-1] -> ShapeError; negative, NaN or inf tau / eta -> "
         "ParameterError",
+    ),
+))
+
+
+# --------------------------------------------------------------------------- mirostat_v1
+
+
+def mirostat_v1_log_k(zr: np.ndarray, mu: float, m: int, n_vocab: int | None) -> tuple[float, int]:
+    """(log k, number of finite candidates) of mirostat v1 from its definition: the Zipf exponent fitted on the top
+    ``m`` finite sorted logits (b_i = z_i - z_{i+1}), then log k = (log(eps / (1 - N^-eps)) + mu ln 2) / s."""
+    f = np.sort(zr[np.isfinite(zr)])[::-1]
+    n_f = int(f.size)
+    if n_f < 2:
+        return 0.0, n_f
+    i = np.arange(min(m - 1, n_f - 1))
+    t = np.log((i + 2.0) / (i + 1.0))
+    b = f[i] - f[i + 1]
+    s_hat = float(np.sum(t * b) / np.sum(t * t))
+    eps = s_hat - 1.0
+    ln_n = math.log(n_vocab if n_vocab is not None else zr.size)
+    ratio = 1.0 / ln_n if eps == 0 else eps / -math.expm1(-eps * ln_n)
+    num = math.log(ratio) + mu * LN2
+    if s_hat == 0:
+        return (math.inf if num > 0 else -math.inf), n_f
+    return num / s_hat, n_f
+
+
+def mirostat_v1_k(log_k: float, n_f: int) -> int:
+    """k = trunc(exp(log k)) clipped to [1, n_f] (C++ int() then max(k, 1) and llama's min(k, size))."""
+    if n_f < 2 or log_k < 0:
+        return 1
+    if log_k >= math.log(n_f + 1.0):
+        return n_f
+    return max(1, min(n_f, int(math.exp(log_k))))
+
+
+def _v1_rows(ctx: PropertyContext) -> list[tuple[np.ndarray, float, float, int]]:
+    z = rows(ctx.inputs["logits"])
+    mu = np.asarray(ctx.inputs["mu"], dtype=np.float64).reshape(-1)
+    out_rows = []
+    for zr, mr in zip(z, mu, strict=True):
+        log_k, n_f = mirostat_v1_log_k(zr, float(mr), int(ctx.params.get("m", 100)), ctx.params.get("n_vocab"))
+        out_rows.append((zr, float(mr), log_k, n_f))
+    return out_rows
+
+
+def _near_integer(log_k: float, n_f: int) -> bool:
+    if not math.isfinite(log_k) or log_k < -1e-3 or log_k > math.log(n_f + 1.0) + 1e-3:
+        return False
+    k = math.exp(log_k)
+    return abs(k - round(k)) < 1e-4 * max(k, 1.0)
+
+
+def _v1_rule(ctx: PropertyContext) -> None:
+    """The token is among the top k (stable descending order) and mu' = mu - eta (-log2 q(token) - tau)."""
+    if rows(ctx.inputs["logits"]).shape[0] == 0:
+        ctx.skip("empty batch")
+    tok, new_mu = _outputs(ctx)
+    tau, eta = float(ctx.params.get("tau", 5.0)), float(ctx.params.get("eta", 0.1))
+    ran = False
+    for (zr, mr, log_k, n_f), t, nm in zip(_v1_rows(ctx), tok.reshape(-1), new_mu.reshape(-1), strict=True):
+        if _near_integer(log_k, n_f):
+            continue
+        ran = True
+        k = mirostat_v1_k(log_k, n_f)
+        top = _stable_desc(zr)[:k]
+        assert int(t) in set(top.tolist()), f"token {int(t)} not among the top {k} {top}"
+        keep = np.isin(np.arange(zr.size), top)
+        logq = log_softmax_row(np.where(keep, zr, NEG_INF))
+        want = mr - eta * (-logq[int(t)] / LN2 - tau)
+        assert ctx.close(nm, want, 8.0), f"mu' = {nm}, expected {want} (k = {k})"
+    if not ran:
+        ctx.skip("every row's k within rounding of an integer")
+
+
+def _v1_zipf(ctx: PropertyContext) -> None:
+    """Exact power-law logits z_i = -2 log(i + 1) (s_hat = 2, eps = 1) over V = 8 with n_vocab = 8: k = (2^mu /
+    (1 - 1/8))^(1/2); mu = 3 gives k = sqrt(64 / 7) = 3.02 -> 3: q = 36/49, 9/49, 4/49 and u = 0.95 > 45/49 picks the
+    third token (index 2)."""
+    z = -2.0 * np.log(np.arange(1, 9, dtype=np.float64))[None]
+    tok, new_mu = _outputs(ctx, logits=z, uniforms=np.array([0.95]), mu=np.array([3.0]), n_vocab=8, m=100,
+                           eta=0.0, order="vocab")
+    assert int(tok[0]) == 2 and float(new_mu[0]) == 3.0, f"Zipf row: token {tok}, mu {new_mu}"
+
+
+def _v1_branch(kind: str) -> Any:
+    def hit(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+        z = rows(np.asarray(inputs["logits"], dtype=np.float64))
+        mu = np.asarray(inputs["mu"], dtype=np.float64).reshape(-1)
+        m = int(params.get("m", 100))
+        for zr, mr in zip(z, mu, strict=True):
+            log_k, n_f = mirostat_v1_log_k(zr, float(mr), m, params.get("n_vocab"))
+            k = mirostat_v1_k(log_k, n_f)
+            if kind == "mid" and 1 < k < n_f:
+                return True
+            if kind == "one" and k == 1 and n_f > 1:
+                return True
+            if kind == "all" and n_f > 1 and k == n_f:
+                return True
+            if kind == "window" and m - 1 < n_f - 1:
+                return True
+            if kind == "neg_inf" and n_f > 1 and not np.isfinite(zr).all():
+                return True
+        return False
+
+    return hit
+
+
+register(MethodSpec(
+    id="mirostat_v1",
+    family="decoding",
+    kind="decoding",
+    summary="Mirostat (v1, the paper's Algorithm 1 as in llama.cpp): fit a Zipf exponent on the top m tokens, keep "
+            "the top k = ((eps 2^mu) / (1 - N^-eps))^(1/s) tokens, sample with a supplied uniform, update mu.",
+    papers=(MIROSTAT_2020,),
+    provenance=Provenance(
+        confidence="peer",
+        checked_against=f"{LLAMA_CPP} llama_sampler_mirostat_apply: sorting softmax; s_hat = sum t_i b_i / sum t_i^2 "
+                        "with t_i = log((i + 2) / (i + 1)), b_i = log(p_i / p_{{i+1}}), i < min(m - 1, size - 1); "
+                        "epsilon_hat = s_hat - 1; k = powf((epsilon_hat * powf(2, mu)) / (1 - powf(n_vocab, "
+                        "-epsilon_hat)), 1 / s_hat); top_k_impl(max(int(k), 1)); softmax; discrete_distribution; mu "
+                        "-= eta * (-log2f(p[idx]) - tau); mu = 2 tau at init/reset; m = 100 in common's chain",
+        official_code=LLAMA_CPP_CODE,
+        notes="State in and out as mirostat_v2. The formulas equal the paper's Algorithm 1. Computed stably: b_i = "
+              "z_i - z_{i+1} (the exact log-ratio, no underflow of p), 1 - N^-eps as -expm1(-eps ln N) with the "
+              "eps = 0 limit 1 / ln N, and k in log space; k = trunc(k) (C++ int(), errata) clipped to [1, number "
+              "of finite candidates]. Where llama.cpp's k is not finite (s_hat = 0 on a tied top-m window, or 2^mu "
+              "overflowing float32) its int() is undefined behaviour (INT_MIN on x86, so k = 1); here s_hat = 0 "
+              "keeps every candidate when the numerator is positive and one otherwise, and large k keeps every "
+              "candidate. The top-k is exact with ties to the lowest index.",
+        differences=(
+            Difference("sampling order", "inverse CDF in vocabulary order (as `sample`)",
+                       "llama.cpp: std::discrete_distribution over the sorted top-k; order='sorted'", "peer", "order"),
+            Difference("-inf candidates", "the Zipf window runs over the finite logits",
+                       "llama.cpp fits over its candidate array: a -inf entry left by an earlier sampler inside the "
+                       "top m gives b = inf (or NaN) and k = 1", "paper"),
+        ),
+    ),
+    inputs=(LOGITS, UNIFORMS, MU),
+    params=(
+        ParamSpec("tau", 5.0, Interval(0.0, None), "target surprise tau in bits (llama.cpp CLI default 5.0)"),
+        ParamSpec("eta", 0.1, Interval(0.0, None), "learning rate eta of the mu update (llama.cpp CLI default 0.1)"),
+        ParamSpec("m", 100, IntRange(2, None), "tokens used to fit the Zipf exponent (llama.cpp and the paper: 100)"),
+        ParamSpec("n_vocab", None, IntRange(2, None, allow_none=True),
+                  "N in the k formula: the model's vocabulary size (None: the logits' last axis)"),
+        _order_param("inverse-CDF walk: 'vocab' (vocabulary order, as sample) or 'sorted' (llama.cpp)"),
+    ),
+    outputs=(TOKENS_OUT, MU_OUT),
+    properties=(
+        Property("rule", "token among the top k of the Zipf fit and mu' = mu - eta (-log2 q(x) - tau)", _v1_rule),
+        Property("eta_zero", "eta = 0 leaves mu unchanged", _v2_eta_zero),
+        Property("zipf_row", "exact power-law logits: s_hat = 2 and k = sqrt(2^mu / (1 - 1/N)) truncated", _v1_zipf),
+    ),
+    branches=(
+        Branch("k mid-distribution", "1 < k < number of finite candidates", _v1_branch("mid")),
+        Branch("k = 1", "the fit keeps only the argmax of a row with several candidates", _v1_branch("one")),
+        Branch("k keeps all", "k reaches the number of finite candidates", _v1_branch("all")),
+        Branch("window shorter than the row", "m - 1 < candidates - 1: the fit ignores the tail", _v1_branch("window")),
+        Branch("-inf entries", "a row with -inf entries and several finite candidates", _v1_branch("neg_inf")),
+    ),
+    degenerate=(
+        "one finite candidate: k = 1, surprise 0; s_hat = 0 (a tied window): every candidate if log(ratio) + mu ln 2 "
+        "> 0, else k = 1",
+        "k within rounding of an integer is decided by rounding (mu is sensitive)",
+        "a row of only -inf, NaN logits, uniforms or mu -> DomainError; uniforms outside [0, 1) -> DomainError; "
+        "uniforms or mu of shape != logits.shape[:-1] -> ShapeError; bad tau / eta / m / n_vocab -> ParameterError",
     ),
 ))

@@ -159,3 +159,94 @@ def test_mirostat_v2_errors(mod: Any) -> None:
         mod.mirostat_v2(z, u, mu, eta=-0.1)
     with pytest.raises(ParameterError, match="'order'"):
         mod.mirostat_v2(z, u, mu, order="desc")
+
+
+# --------------------------------------------------------------------------- mirostat_v1
+
+
+def llama_mirostat(logits: np.ndarray, u: float, mu: float, tau: float, eta: float, m: int,
+                   n_vocab: int) -> tuple[int, float, float]:
+    """llama_sampler_mirostat_apply: returns (token id, new mu, the float32 k before int())."""
+    cur = Candidates(logits)
+    llama_softmax_impl(cur, True)
+    sum_ti_bi = F32(0.0)
+    sum_ti_sq = F32(0.0)
+    i = 0
+    while i < m - 1 and i < len(cur.data) - 1:
+        t_i = F32(np.log(F32(i + 2) / F32(i + 1)))
+        b_i = F32(np.log(cur.data[i][2] / cur.data[i + 1][2]))
+        sum_ti_bi = F32(sum_ti_bi + F32(t_i * b_i))
+        sum_ti_sq = F32(sum_ti_sq + F32(t_i * t_i))
+        i += 1
+    s_hat = F32(sum_ti_bi / sum_ti_sq)
+    epsilon_hat = F32(s_hat - F32(1.0))
+    k = F32(np.power(F32(F32(epsilon_hat * np.power(F32(2.0), F32(mu))) / F32(1.0 - np.power(F32(n_vocab),
+                                                                                        -epsilon_hat))),
+                     F32(F32(1.0) / s_hat)))
+    kk = max(int(k), 1)
+    cur.data = cur.data[:min(kk, len(cur.data))]  # top_k_impl on the sorted array
+    llama_softmax_impl(cur, True)
+    idx = llama_sample_dist(cur, u)
+    observed = F32(-np.log2(cur.data[idx][2]))
+    return int(cur.data[idx][0]), float(F32(F32(mu) - F32(F32(eta) * F32(observed - F32(tau))))), float(k)
+
+
+@pytest.mark.parametrize("mod", impls(), ids=["reference", "accelerated"])
+def test_mirostat_v1_zipf_closed_form(mod: Any) -> None:
+    """z_i = -s log(i + 1): s_hat = s exactly, so k = ((s - 1) 2^mu / (1 - N^(1 - s)))^(1/s) in closed form."""
+    for s, mu, n in ((1.5, 4.0, 1000), (2.0, 3.0, 8), (1.2, 6.0, 50000)):
+        z = -s * np.log(np.arange(1, 201, dtype=np.float64))
+        k = int(((s - 1.0) * 2.0**mu / (1.0 - n ** (1.0 - s))) ** (1.0 / s))
+        q = np.arange(1, k + 1, dtype=np.float64) ** -s
+        q /= q.sum()
+        tok, new_mu = mod.mirostat_v1(z[None], np.array([0.999999]), np.array([mu]), n_vocab=n, eta=0.5)
+        assert int(tok[0]) == k - 1, f"s = {s}: token {tok}, expected the last of the top {k}"
+        assert float(new_mu[0]) == pytest.approx(mu - 0.5 * (-math.log2(q[-1]) - 5.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_mirostat_v1_parity_llama_cpp_over_steps(seed: int) -> None:
+    rng = np.random.default_rng(400 + seed)
+    tau, eta, m = float(rng.choice([3.0, 5.0])), float(rng.choice([0.1, 0.5])), int(rng.choice([100, 10]))
+    n_vocab = int(rng.choice([64, 32000]))
+    mu_ref = mu_acc = mu_cpp = 2.0 * tau
+    compared = 0
+    for step in range(25):
+        z = rng_logits(2000 * seed + step, (64,), scale=float(rng.choice([1.0, 2.5]))).astype(np.float32)
+        z = z.astype(np.float64)
+        u = float(rng.random())
+        _, _, k_cpp = llama_mirostat(z, u, mu_cpp, tau, eta, m, n_vocab)
+        if not math.isfinite(k_cpp) or k_cpp > 1e9 or (k_cpp < 65 and abs(k_cpp - round(k_cpp)) < 1e-3 * k_cpp):
+            continue  # k within float32 rounding of an integer that matters (or beyond int range: UB in C++)
+        keep = np.zeros(64, dtype=bool)
+        keep[np.argsort(-z)[:max(1, min(int(k_cpp), 64))]] = True
+        zk = np.sort(np.where(keep, z, NEG))[::-1]
+        if _near_step(zk - zk[0] - np.log(np.exp(zk - zk[0]).sum()), u):
+            continue
+        tok_cpp, mu_cpp_next, _ = llama_mirostat(z, u, mu_cpp, tau, eta, m, n_vocab)
+        tok_r, mu_r = R.mirostat_v1(z[None], np.array([u]), np.array([mu_ref]), tau=tau, eta=eta, m=m,
+                                    n_vocab=n_vocab, order="sorted")
+        tok_a, mu_a = A.mirostat_v1(torch.tensor(z[None], dtype=torch.float32), torch.tensor([u], dtype=torch.float32),
+                                    torch.tensor([mu_acc], dtype=torch.float32), tau=tau, eta=eta, m=m,
+                                    n_vocab=n_vocab, order="sorted")
+        assert int(tok_r[0]) == tok_cpp and int(tok_a[0]) == tok_cpp, f"step {step}"
+        mu_cpp, mu_ref, mu_acc = mu_cpp_next, float(mu_r[0]), float(mu_a[0])
+        assert mu_ref == pytest.approx(mu_cpp, rel=1e-5, abs=1e-5)
+        assert mu_acc == pytest.approx(mu_cpp, rel=1e-5, abs=1e-5)
+        compared += 1
+    assert compared >= 8
+
+
+@pytest.mark.parametrize("mod", impls(), ids=["reference", "accelerated"])
+def test_mirostat_v1_errors(mod: Any) -> None:
+    z = np.zeros((2, 3))
+    u = np.array([0.1, 0.2])
+    mu = np.array([5.0, 5.0])
+    with pytest.raises(ParameterError, match="'m'"):
+        mod.mirostat_v1(z, u, mu, m=1)
+    with pytest.raises(ParameterError, match="'n_vocab'"):
+        mod.mirostat_v1(z, u, mu, n_vocab=1)
+    with pytest.raises(ShapeError, match="'uniforms'"):
+        mod.mirostat_v1(z, u[:1], mu)
+    with pytest.raises(DomainError, match="'logits'"):
+        mod.mirostat_v1(np.array([[NEG, NEG]]), u[:1], mu[:1])

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from conformance.cases import Curated
 from conformance.cases.decoding._draws import batch_and_vocab, logits_for, pick
 from conformance.strategies import Case, largest_below_one, representable
+from spec.decoding.samplers_2 import mirostat_v1_log_k
 from spec.model import MethodSpec
 
 __all__ = ["CASES", "CURATED"]
@@ -98,4 +99,62 @@ CURATED["mirostat_v2"] = (
             "token 3 (vocabulary order), surprise 1; eta = 0: mu' = mu = 10",
             {"logits": [[NEG, 0.0, NEG, 0.0]], "uniforms": [0.5], "mu": [10.0]}, {"eta": 0.0},
             {"tokens": [3], "mu": [10.0]}),
+)
+
+
+# --------------------------------------------------------------------------- mirostat_v1
+
+
+@st.composite
+def _v1_case(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+    """As the v2 cases, but ``mu`` is drawn relative to the values where ``k`` crosses an integer (``mu_j`` with
+    ``log k(mu_j) = log j``), and moved off them by 2e-3 when within 1e-3 (``k`` decided by rounding there, see the
+    module docstring); ``m`` is 100 (the paper's and llama.cpp's value) or short enough to leave a tail out of the
+    fit, ``n_vocab`` the logits' size or a model-sized N."""
+    batch, v = draw(batch_and_vocab(small=small))
+    z = draw(logits_for((*batch, v), dtype), label="logits")
+    m = int(draw(st.sampled_from([100, 100, 2, 3, 5]), label="m"))
+    n_vocab = draw(st.sampled_from([None, None, 32000, v + 3 if v >= 1 else 4]), label="n_vocab")
+    n = int(np.prod(batch)) if batch else 1
+    mus, us = [], []
+    for r in z.reshape(n, v):
+        base, n_f = mirostat_v1_log_k(r, 0.0, m, n_vocab)  # log k at mu = 0; log k is affine in mu
+        slope = (mirostat_v1_log_k(r, 1.0, m, n_vocab)[0] - base) if n_f >= 2 else 0.0
+        cuts = sorted((math.log(j) - base) / slope for j in range(1, n_f + 1)) if slope and math.isfinite(
+            slope) and math.isfinite(base) else []
+        lo = min(cuts) - 3.0 if cuts else -1.0
+        hi = max(cuts) + 3.0 if cuts else 10.0
+        mu_r = float(draw(pick(cuts, lo, hi, [10.0, lo]), label="mu"))
+        for c in cuts:
+            if abs(mu_r - c) < 1e-3 * (1.0 + abs(c)):
+                mu_r = c + 2e-3 * (1.0 + abs(c))
+        mus.append(mu_r)
+        us.append(draw(_uniform(), label="u"))
+    mu = representable(np.array(mus, dtype=np.float64), dtype).reshape(batch)
+    u = np.minimum(representable(np.array(us, dtype=np.float64), dtype), largest_below_one(dtype)).reshape(batch)
+    params: dict[str, Any] = {
+        "tau": float(draw(st.one_of(st.sampled_from([5.0, 3.0]), st.floats(0.0, 10.0)), label="tau")),
+        "eta": float(draw(st.one_of(st.sampled_from([0.1, 0.0, 1.0]), st.floats(0.0, 2.0)), label="eta")),
+        "m": m, "n_vocab": n_vocab, "order": draw(st.sampled_from(["vocab", "sorted"]), label="order"),
+    }
+    return Case({"logits": z, "uniforms": u, "mu": mu}, params, {"...": batch, "V": v})
+
+
+_ZIPF = [-2.0 * math.log(i) for i in range(1, 9)]
+
+CASES["mirostat_v1"] = _v1_case
+CURATED["mirostat_v1"] = (
+    Curated("Zipf row", "z_i = -2 log(i + 1), V = N = 8: b_i = 2 t_i so s_hat = 2, eps = 1, "
+            "k = (2^3 / (1 - 1/8))^(1/2) = sqrt(64 / 7) = 3.02 -> 3; q = (1, 1/4, 1/9) / (49/36) = 36/49, 9/49, 4/49; u = 0.95 > 45/49 = 0.918 "
+            "picks token 2, surprise log2(49 / 4) = 3.6147; mu' = 3 - 0.1 (3.6147098441152083 - 5) = "
+            "3.1385290155884792", {"logits": [_ZIPF], "uniforms": [0.95], "mu": [3.0]}, {"n_vocab": 8},
+            {"tokens": [2], "mu": [3.0 - 0.1 * (math.log2(49.0 / 4.0) - 5.0)]}),
+    Curated("Zipf row, k = 1", "same row, mu = 0: k = (8/7)^(1/2) = 1.07 -> 1: token 0, surprise 0, mu' = 0 + 0.1 * 5",
+            {"logits": [_ZIPF], "uniforms": [0.95], "mu": [0.0]}, {"n_vocab": 8}, {"tokens": [0], "mu": [0.5]}),
+    Curated("tied window", "eight equal logits: s_hat = 0; log(ratio) + mu ln 2 with eps = -1, N = 8: ratio = 1 / 7, "
+            "log(1/7) + 4 ln 2 = ln(16/7) > 0: every candidate kept (q = 1/8); u = 0.3 picks token 2 (0.3 in "
+            "[1/4, 3/8)), surprise 3; mu' = 4 - 0.1 (3 - 5) = 4.2",
+            {"logits": [[0.0] * 8], "uniforms": [0.3], "mu": [4.0]}, {}, {"tokens": [2], "mu": [4.2]}),
+    Curated("one candidate", "[-inf, 1, -inf]: k = 1, token 1, surprise 0; mu' = 2 + 0.1 * 5 = 2.5",
+            {"logits": [[NEG, 1.0, NEG]], "uniforms": [0.7], "mu": [2.0]}, {}, {"tokens": [1], "mu": [2.5]}),
 )

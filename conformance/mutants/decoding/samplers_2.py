@@ -83,3 +83,53 @@ MUTANTS["mirostat_v2"] = (
            _v2(unnormalised=True)),
     Mutant("update_sign", "mu <- mu + eta (surprise - tau)", _v2(sign=-1.0)),
 )
+
+
+# --------------------------------------------------------------------------- mirostat_v1
+
+
+def _v1(*, rounds: bool = False, window_m: bool = False, eps_plus: bool = False, init_mu: bool = False) -> Any:
+    def mirostat_v1(logits: Any, uniforms: Any, mu: Any, *, tau: float = 5.0, eta: float = 0.1, m: int = 100,
+                    n_vocab: int | None = None, order: str = "vocab") -> Any:
+        z = _valid("mirostat_v1", logits, tau=tau, eta=eta, m=m, n_vocab=n_vocab, order=order)
+        u = np.asarray(uniforms, dtype=np.float64)
+        mus = np.asarray(mu, dtype=np.float64)
+        tok = np.empty(z.shape[:-1], dtype=np.int64)
+        new = np.empty(z.shape[:-1])
+        for idx in np.ndindex(*z.shape[:-1]):
+            r = z[idx]
+            mu_r = 2.0 * tau if init_mu else float(mus[idx])  # re-initialises the state every call
+            f = np.sort(r[np.isfinite(r)])[::-1]
+            k = 1
+            if f.size >= 2:
+                i = np.arange(min(m if window_m else m - 1, f.size - 1))  # one difference too many
+                t = np.log((i + 2.0) / (i + 1.0))
+                s_hat = float(np.sum(t * (f[i] - f[i + 1])) / np.sum(t * t))
+                eps = s_hat + 1.0 if eps_plus else s_hat - 1.0
+                ln_n = math.log(n_vocab if n_vocab is not None else r.size)
+                ratio = 1.0 / ln_n if eps == 0 else eps / -math.expm1(-eps * ln_n)
+                num = math.log(ratio) + mu_r * LN2
+                if s_hat == 0:
+                    k = f.size if num > 0 else 1
+                else:
+                    kf = math.exp(min(num / s_hat, 700.0))
+                    k = max(1, min(f.size, round(kf) if rounds else int(kf)))
+            keep = np.zeros(r.size, dtype=bool)
+            keep[np.argsort(-r, kind="stable")[:k]] = True
+            logq = _logsoftmax(np.where(keep, r, NEG))
+            walk = np.argsort(-r, kind="stable") if order == "sorted" else np.arange(r.size)
+            x = _inverse(logq, float(u[idx]), walk)
+            tok[idx] = x
+            new[idx] = mu_r - eta * (-logq[x] / LN2 - tau)
+        return tok, new.astype(np.asarray(mu).dtype)
+
+    return mirostat_v1
+
+
+MUTANTS["mirostat_v1"] = (
+    Mutant("k_rounded", "k rounded to the nearest integer instead of C++ int() truncation (errata)", _v1(rounds=True)),
+    Mutant("window_off_by_one", "the Zipf fit uses m differences instead of m - 1", _v1(window_m=True)),
+    Mutant("eps_sign", "eps = s_hat + 1 instead of s_hat - 1", _v1(eps_plus=True)),
+    Mutant("state_not_threaded", "mu re-initialised to 2 tau on every call (llama-cpp-python #914)",
+           _v1(init_mu=True)),
+)
