@@ -146,8 +146,9 @@ CASES["mirostat_v1"] = _v1_case
 CURATED["mirostat_v1"] = (
     Curated("Zipf row", "z_i = -2 log(i + 1), V = N = 8: b_i = 2 t_i so s_hat = 2, eps = 1, "
             "k = (2^3 / (1 - 1/8))^(1/2) = sqrt(64 / 7) = 3.02 -> 3; q = (1, 1/4, 1/9) / (49/36) = 36/49, 9/49, "
-            "4/49; u = 0.95 > 45/49 = 0.918 picks token 2, surprise log2(49 / 4) = 3.6147; mu' = 3 - 0.1 (3.6147098441152083 - 5) = "
-            "3.1385290155884792", {"logits": [_ZIPF], "uniforms": [0.95], "mu": [3.0]}, {"n_vocab": 8},
+            "4/49; u = 0.95 > 45/49 = 0.918 picks token 2, surprise log2(49 / 4) = 3.6147; "
+            "mu' = 3 - 0.1 (3.6147098441152083 - 5) = 3.1385290155884792",
+            {"logits": [_ZIPF], "uniforms": [0.95], "mu": [3.0]}, {"n_vocab": 8},
             {"tokens": [2], "mu": [3.0 - 0.1 * (math.log2(49.0 / 4.0) - 5.0)]}),
     Curated("Zipf row, k = 1", "same row, mu = 0: k = (8/7)^(1/2) = 1.07 -> 1: token 0, surprise 0, mu' = 0 + 0.1 * 5",
             {"logits": [_ZIPF], "uniforms": [0.95], "mu": [0.0]}, {"n_vocab": 8}, {"tokens": [0], "mu": [0.5]}),
