@@ -16,10 +16,11 @@ import numpy.typing as npt
 from reference._math import F64, as_f64
 from reference.decoding._common import _log_softmax, _logits, _order
 from reference.decoding.samplers import _uniforms
-from spec.errors import ShapeError
+from spec.errors import DomainError, ShapeError
 from spec.validate import check_finite, check_params
 
 __all__ = [
+    "dry_penalty",
     "mirostat_v1",
     "mirostat_v2",
 ]
@@ -164,3 +165,96 @@ def mirostat_v1(logits: npt.ArrayLike, uniforms: npt.ArrayLike, mu: npt.ArrayLik
         tokens[idx] = x
         new_mu[idx] = float(mus[idx]) - eta * (-logq[x] / LN2 - tau)
     return tokens, new_mu
+
+
+# --------------------------------------------------------------------------- dry_penalty
+
+FLOAT_MAX_LOG = 88.7228391  # llama.cpp's approximate log(FLT_MAX)
+
+
+def _tokens(fn: str, name: str, x: npt.ArrayLike, low: int, high: int) -> npt.NDArray[np.int64]:
+    a = np.asarray(x)
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        from spec.errors import DTypeError
+
+        raise DTypeError(fn, name, "an integer dtype", f"dtype {a.dtype}")
+    if a.size and np.any((a < low) | (a >= high)):
+        raise DomainError(fn, name, f"token ids in [{low}, {high})", "an id out of range")
+    return np.asarray(a, dtype=np.int64)
+
+
+def dry_penalty(logits: npt.ArrayLike, history: npt.ArrayLike, *, multiplier: float, base: float = 1.75,
+                allowed_length: int = 2, penalty_last_n: int = -1, breakers: npt.ArrayLike | None = None) -> F64:
+    r"""DRY, "don't repeat yourself": penalise the tokens that would extend a repeated suffix of the history.
+
+    Peer: llama.cpp ``llama_sampler_dry_apply`` (src/llama-sampling.cpp at e19fb5f1a30c, ported from koboldcpp;
+    text-generation-webui holds the reference semantics). Per row, with ``w`` the last ``penalty_last_n`` tokens
+    of ``history`` (``-1``: all; ``0``: off) and ``L = len(w)``:
+
+    1. off if ``multiplier == 0`` or ``L <= allowed_length``;
+    2. ``rep_limit``: the most recent position ``p`` where a breaker sequence ``(h, t_1..t_s)`` occurs completely
+       (``w[p:p+s+1]``) sets ``rep_limit = (L - 1 - p) - s``; none: ``L``; off if ``rep_limit < allowed_length``
+       (only the most recent breaker counts);
+    3. for ``i < L - 1``, ``n_i`` = the length of the longest common suffix of ``w[:i+1]`` and ``w``, capped at
+       ``rep_limit``; the token ``w[i+1]`` that followed keeps its largest ``n_i >= allowed_length``;
+    4. each such token ``v`` that is not a single-token breaker gets ``z_v -= multiplier ·
+       base^{min(n - allowed_length, E)}`` with ``E = int(88.7228391 / ln base)`` when ``base > 1.000001`` (no cap
+       otherwise).
+
+    ``breakers`` is an int array ``(NB, L_b)``, one token-id sequence per row, right-padded with ``-1`` (llama.cpp's
+    C API takes strings and tokenises them; ``llama_sampler_init_dry_testing`` takes token sequences, as here).
+    The history is an input (llama.cpp keeps it in a ring buffer fed by ``accept``). ``-inf`` stays ``-inf``.
+
+    Errors: NaN / ``+inf`` logits or a row of only ``-inf`` (:class:`DomainError`), history ids outside ``[0, V)``
+    or breaker ids outside ``[-1, V)`` (:class:`DomainError`), a history whose batch shape is not
+    ``logits.shape[:-1]`` (:class:`ShapeError`), parameters outside their domains (:class:`ParameterError`).
+    """
+    check_params("dry_penalty", multiplier=multiplier, base=base, allowed_length=allowed_length,
+                 penalty_last_n=penalty_last_n)
+    z = _logits("dry_penalty", logits)
+    v = z.shape[-1]
+    h = _tokens("dry_penalty", "history", history, 0, v)
+    if h.ndim < 1 or tuple(h.shape[:-1]) != tuple(z.shape[:-1]):
+        raise ShapeError("dry_penalty", "history", f"shape {(*z.shape[:-1], 'T')} (logits.shape[:-1] + (T,))",
+                         f"shape {tuple(h.shape)}")
+    seqs: list[list[int]] = []
+    if breakers is not None:
+        b = _tokens("dry_penalty", "breakers", breakers, -1, v)
+        if b.ndim != 2:
+            raise ShapeError("dry_penalty", "breakers", "a 2-d (NB, L) array", f"shape {tuple(b.shape)}")
+        seqs = [q for q in ([int(x) for x in row if x >= 0] for row in b) if q]
+    single = {q[0] for q in seqs if len(q) == 1}
+    max_exp = int(FLOAT_MAX_LOG / math.log(base)) if base > 1.000001 else 0
+    out = z.copy()
+    if multiplier == 0 or penalty_last_n == 0:
+        return out
+    for idx in np.ndindex(*z.shape[:-1]):
+        full = [int(x) for x in h[idx]]
+        w = full if penalty_last_n == -1 else full[max(0, len(full) - penalty_last_n):]
+        n = len(w)
+        if n <= allowed_length:
+            continue
+        rep_limit = n
+        for p in range(n - 1, -1, -1):  # the most recent complete breaker
+            lengths = [len(q) - 1 for q in seqs if p + len(q) <= n and w[p:p + len(q)] == q]
+            if lengths:
+                rep_limit = (n - 1 - p) - max(lengths)
+                break
+        if rep_limit < allowed_length:
+            continue
+        longest: dict[int, int] = {}
+        for i in range(n - 1):
+            run = 0
+            while run <= i and w[i - run] == w[n - 1 - run]:
+                run += 1
+            count = min(run, rep_limit)
+            if count >= allowed_length:
+                longest[w[i + 1]] = max(longest.get(w[i + 1], 0), count)
+        for tok, count in longest.items():
+            if tok in single:
+                continue
+            e = count - allowed_length
+            if max_exp > 0 and e > max_exp:
+                e = max_exp
+            out[idx][tok] -= multiplier * base**e
+    return out

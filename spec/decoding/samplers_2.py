@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from spec.decoding._filters import LOGITS, NEG_INF, log_softmax_row
+from spec.decoding._filters import LOGITS, NEG_INF, int_logits, log_softmax_row
 from spec.decoding.samplers import LLAMA_CPP, LLAMA_CPP_CODE, UNIFORMS
 from spec.model import (
     Branch,
@@ -35,10 +35,10 @@ from spec.model import (
     Provenance,
     Scale,
 )
-from spec.properties import rows
+from spec.properties import out, rows
 from spec.registry import register
 
-__all__ = ["inverse_cdf", "mirostat_v1_log_k", "mirostat_v2_kept"]
+__all__ = ["dry_definition", "inverse_cdf", "mirostat_v1_log_k", "mirostat_v2_kept"]
 
 MIROSTAT_2020 = Paper("Mirostat: A Neural Text Decoding Algorithm that Directly Controls Perplexity", 2020,
                       "2007.14966")
@@ -390,5 +390,209 @@ register(MethodSpec(
         "k within rounding of an integer is decided by rounding (mu is sensitive)",
         "a row of only -inf, NaN logits, uniforms or mu -> DomainError; uniforms outside [0, 1) -> DomainError; "
         "uniforms or mu of shape != logits.shape[:-1] -> ShapeError; bad tau / eta / m / n_vocab -> ParameterError",
+    ),
+))
+
+
+# --------------------------------------------------------------------------- dry_penalty
+
+DRY_FLOAT_MAX_LOG = 88.7228391
+
+
+def dry_definition(history: Any, v: int, params: Mapping[str, Any], breakers: Any = None) -> np.ndarray:
+    """Per-token DRY penalty of one history row from the definition (a direct O(T^2) search, not the Z-algorithm):
+    the window is the last ``penalty_last_n`` tokens (-1: all); ``rep_limit`` is set by the most recent complete
+    sequence breaker; for every position i < L - 1 the length of the longest common suffix of ``w[:i+1]`` and
+    ``w``, capped at ``rep_limit``, counts for the token ``w[i+1]`` that follows it."""
+    mult, base = float(params["multiplier"]), float(params.get("base", 1.75))
+    allowed, last_n = int(params.get("allowed_length", 2)), int(params.get("penalty_last_n", -1))
+    pen = np.zeros(v)
+    h = [int(x) for x in np.asarray(history).reshape(-1)]
+    if mult == 0 or last_n == 0:
+        return pen
+    w = h if last_n == -1 else h[-last_n:] if last_n < len(h) else h
+    n = len(w)
+    if n <= allowed:
+        return pen
+    seqs = [[int(x) for x in b if x >= 0] for b in (np.asarray(breakers) if breakers is not None else [])]
+    seqs = [q for q in seqs if q]
+    rep_limit = n
+    for p in range(n - 1, -1, -1):
+        found = [len(q) - 1 for q in seqs if p + len(q) <= n and w[p:p + len(q)] == q]
+        if found:
+            rep_limit = (n - 1 - p) - max(found)
+            break
+    if rep_limit < allowed:
+        return pen
+    best: dict[int, int] = {}
+    for i in range(n - 1):
+        length = 0
+        while length <= i and w[i - length] == w[n - 1 - length]:
+            length += 1
+        c = min(length, rep_limit)
+        if c >= allowed:
+            best[w[i + 1]] = max(best.get(w[i + 1], 0), c)
+    single = {q[0] for q in seqs if len(q) == 1}
+    max_exp = int(DRY_FLOAT_MAX_LOG / math.log(base)) if base > 1.000001 else 0
+    for tok, c in best.items():
+        if tok in single:
+            continue
+        e = c - allowed
+        if max_exp > 0 and e > max_exp:
+            e = max_exp
+        pen[tok] = mult * base**e
+    return pen
+
+
+def _dry_scale(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+    z = np.asarray(inputs["logits"], dtype=np.float64)
+    fin = np.abs(z[np.isfinite(z)])
+    t = int(np.shape(inputs["history"])[-1]) if np.ndim(inputs["history"]) else 0
+    base = float(params.get("base", 1.75))
+    top = float(params["multiplier"]) * base ** min(max(t - int(params.get("allowed_length", 2)), 0), 60)
+    return max(1.0, float(fin.max()) if fin.size else 0.0, top)
+
+
+def _dry_rows(ctx: PropertyContext) -> list[tuple[np.ndarray, np.ndarray]]:
+    z = rows(ctx.inputs["logits"])
+    h = np.asarray(ctx.inputs["history"])
+    h = h.reshape(-1, h.shape[-1]) if h.size else np.zeros((z.shape[0], 0), dtype=np.int64)
+    return list(zip(z, h, strict=True))
+
+
+def _dry_rule(ctx: PropertyContext) -> None:
+    """Output = logits - the definition's penalty (a direct search, not the Z-algorithm)."""
+    y = rows(out(ctx))
+    if y.shape[0] == 0:
+        ctx.skip("empty batch")
+    for (zr, hr), yr in zip(_dry_rows(ctx), y, strict=True):
+        pen = dry_definition(hr, zr.size, ctx.params, ctx.inputs.get("breakers"))
+        want = zr - pen
+        assert np.array_equal(np.isneginf(yr), np.isneginf(want)), "-inf entries must stay -inf, and only those"
+        fin = np.isfinite(want)
+        assert ctx.close(yr[fin], want[fin], 4.0), f"penalised logits {yr} != {want}"
+
+
+def _dry_identity(ctx: PropertyContext) -> None:
+    z = ctx.inputs["logits"]
+    assert np.array_equal(out(ctx, multiplier=0.0), z), "multiplier = 0 must be the identity"
+    assert np.array_equal(out(ctx, penalty_last_n=0), z), "penalty_last_n = 0 must be the identity"
+
+
+def _dry_fixed(ctx: PropertyContext) -> None:
+    """History a b c a b (tokens 0 1 2 0 1), V = 4, allowed 2, base 2, multiplier 1: the suffix 'a b' recurs at
+    positions 0..1 followed by c, so c (2) gets 1 * 2^(2 - 2) = 1; with c as a single-token breaker nothing is
+    penalised (the breaker 2 tokens back caps the repeat at 2, and c itself is exempt as a single-token breaker)."""
+    if "breakers" not in ctx.inputs:
+        ctx.skip("a case without the optional breakers input (curated)")
+    z = np.zeros((1, 4))
+    hist = np.array([[0, 1, 2, 0, 1]])
+    y = out(ctx, logits=z, history=hist, multiplier=1.0, base=2.0, allowed_length=2, penalty_last_n=-1,
+            breakers=None)
+    assert np.array_equal(y, [[0.0, 0.0, -1.0, 0.0]]), f"'a b c a b': only c penalised by 1: {y}"
+    y = out(ctx, logits=z, history=hist, multiplier=1.0, base=2.0, allowed_length=2, penalty_last_n=-1,
+            breakers=np.array([[2]]))
+    assert np.array_equal(y, z), f"a breaker c: no penalty: {y}"
+
+
+def _dry_shift(ctx: PropertyContext) -> None:
+    z = int_logits(ctx)
+    if z.size == 0:
+        ctx.skip("empty batch")
+    a, b = out(ctx, logits=z), out(ctx, logits=z + 4.0)
+    fin = np.isfinite(a)
+    assert np.array_equal(fin, np.isfinite(b)) and ctx.close(b[fin], a[fin] + 4.0, 2.0), "penalty depends on z"
+
+
+def _dry_branch(kind: str) -> Any:
+    def hit(inputs: Mapping[str, Any], params: Mapping[str, Any], outputs: tuple[Any, ...]) -> bool:
+        z = rows(np.asarray(inputs["logits"], dtype=np.float64))
+        h = np.asarray(inputs["history"])
+        if h.size == 0 or z.shape[0] == 0:
+            return False
+        br = inputs.get("breakers")
+        for zr, hr in zip(z, h.reshape(-1, h.shape[-1]), strict=True):
+            pen = dry_definition(hr, zr.size, params, br)
+            if kind == "penalised" and np.count_nonzero(pen) >= 1 and np.any(pen[np.isfinite(zr)] > 0):
+                return True
+            if kind == "growth" and float(params.get("base", 1.75)) > 1 and np.any(
+                    pen > float(params["multiplier"]) * (1 + 1e-9)):
+                return True
+            if kind == "breaker":
+                no_br = dry_definition(hr, zr.size, params, None)
+                if br is not None and not np.array_equal(no_br, pen):
+                    return True
+            if kind == "window":
+                full = dry_definition(hr, zr.size, {**params, "penalty_last_n": -1}, br)
+                if not np.array_equal(full, pen):
+                    return True
+        return False
+
+    return hit
+
+
+DRY_HISTORY = InputSpec("history", "class_index", ("...", "T"), "token history per row (oldest first), ids in "
+                        "[0, V)", dtype="int")
+DRY_BREAKERS = InputSpec("breakers", "class_index", ("NB", "L"), "sequence breakers: one token-id sequence per row, "
+                         "right-padded with -1 (None: no breakers)", dtype="int", optional=True, positional=False)
+
+register(MethodSpec(
+    id="dry_penalty",
+    family="decoding",
+    kind="decoding",
+    summary="DRY (don't repeat yourself): subtract multiplier * base^(n - allowed_length) from each token that would "
+            "extend a repeated suffix of length n >= allowed_length of the history.",
+    papers=(),
+    provenance=Provenance(
+        confidence="peer",
+        checked_against=f"{LLAMA_CPP} llama_sampler_dry_apply, llama_sampler_init_dry and "
+                        "llama_sampler_init_dry_testing (token-id breakers): off if multiplier == 0, base < 1 or "
+                        "penalty_last_n == 0; window = the last penalty_last_n accepted tokens (-1: the context "
+                        "size); no-op if the window is <= allowed_length; step 1: the most recent position starting "
+                        "a complete breaker sets rep_limit = distance - (breaker length - 1), no-op if rep_limit < "
+                        "allowed_length; step 2: reverse Z-algorithm repeat counts capped at rep_limit; step 3: the "
+                        "token after each count >= allowed_length keeps its largest count; step 4: exponent = count "
+                        "- allowed_length clamped at int(88.7228391 / ln base) when base > 1.000001; single-token "
+                        "breakers are never penalised; logit -= multiplier * base^exponent",
+        official_code=LLAMA_CPP_CODE,
+        notes="Ported in llama.cpp from koboldcpp (PR 982, pi6am); text-generation-webui holds the reference "
+              "semantics (not re-read here). The token history is an input (llama.cpp keeps it in a ring buffer "
+              "fed by accept()); the window is the last penalty_last_n tokens of it, -1 meaning all of it (as at "
+              "e19fb5f, where -1 is the context size; newer builds clamp -1 to 0 = off, errata). Breakers are "
+              "token-id sequences (llama.cpp's C API takes strings and tokenises every overlapping form; "
+              "llama_sampler_init_dry_testing takes token sequences as here). The repeat counts are computed by a "
+              "direct comparison (identical to the capped Z-algorithm, tested against a transcription of it). "
+              "Memory: O(T^2 + T V) per row in the accelerated version.",
+    ),
+    inputs=(LOGITS, DRY_HISTORY, DRY_BREAKERS),
+    params=(
+        ParamSpec("multiplier", None, Interval(0.0, None), "penalty multiplier (0: off; llama.cpp CLI default 0)",
+                  required=True),
+        ParamSpec("base", 1.75, Interval(1.0, None), "exponential base (llama.cpp default 1.75)"),
+        ParamSpec("allowed_length", 2, IntRange(0, None), "repeats up to this length are free (default 2)"),
+        ParamSpec("penalty_last_n", -1, IntRange(-1, None), "window of history searched (-1: all, 0: off)"),
+    ),
+    outputs=(OutputSpec("logits", "logits minus the DRY penalty (-inf stays -inf)", shape=("...", "V"),
+                        scale=Scale("max(1, largest finite |z|, multiplier base^(T - allowed_length))",
+                                    _dry_scale)),),
+    properties=(
+        Property("definition", "logits minus the penalty of a direct repeat search", _dry_rule),
+        Property("off_switches", "multiplier = 0 and penalty_last_n = 0 are the identity", _dry_identity),
+        Property("fixed_history", "'a b c a b' penalises c by multiplier base^0; a breaker c removes it", _dry_fixed),
+        Property("shift_equivariance", "the penalty does not depend on the logits", _dry_shift),
+    ),
+    branches=(
+        Branch("penalised", "a finite logit is penalised", _dry_branch("penalised")),
+        Branch("exponential growth", "a repeat longer than allowed_length: penalty multiplier base^k, k >= 1",
+               _dry_branch("growth")),
+        Branch("breaker binds", "the sequence breakers change a row's penalties", _dry_branch("breaker")),
+        Branch("window binds", "penalty_last_n changes a row's penalties", _dry_branch("window")),
+    ),
+    degenerate=(
+        "multiplier = 0, penalty_last_n = 0 or a window of <= allowed_length tokens: identity",
+        "the most recent breaker leaves rep_limit < allowed_length: identity; single-token breakers are never "
+        "penalised themselves",
+        "a row of only -inf, NaN logits -> DomainError; history ids outside [0, V) or breaker ids outside [-1, V) "
+        "-> DomainError; history of a batch shape != logits.shape[:-1] -> ShapeError",
     ),
 ))

@@ -250,3 +250,144 @@ def test_mirostat_v1_errors(mod: Any) -> None:
         mod.mirostat_v1(z, u[:1], mu)
     with pytest.raises(DomainError, match="'logits'"):
         mod.mirostat_v1(np.array([[NEG, NEG]]), u[:1], mu[:1])
+
+
+# --------------------------------------------------------------------------- dry_penalty
+
+
+def llama_dry(logits: np.ndarray, last_tokens: list[int], multiplier: float, base: float, allowed: int,
+              last_n: int, breakers: list[list[int]]) -> np.ndarray:
+    """llama_sampler_dry_apply with the ring buffer holding ``last_tokens`` (capacity >= their count; the context
+    size is taken as len(last_tokens) for -1) and breakers processed as in llama_sampler_init_dry_testing; the
+    repeat counts by the reverse Z-algorithm exactly as in the C++."""
+    out = np.asarray(logits, dtype=np.float32).astype(np.float64)
+    total = len(last_tokens)
+    if multiplier == 0.0 or base < 1.0 or last_n == 0:
+        return out
+    eff = total if last_n == -1 else max(last_n, 0)
+    ring = last_tokens[-eff:] if eff else []
+    last_n_repeat = min(len(ring), eff, total)
+
+    def rat(i: int) -> int:
+        return ring[len(ring) - 1 - i]
+
+    if last_n_repeat <= allowed:
+        return out
+    processed: dict[int, list[list[int]]] = {}
+    for b in breakers:
+        processed.setdefault(b[0], []).append(b[1:])
+    rep_limit = last_n_repeat
+    for i in range(last_n_repeat):
+        tails = processed.get(rat(i))
+        if tails is None:
+            continue
+        longest = -1
+        for tail in tails:
+            seq_len = len(tail)
+            if seq_len > longest and seq_len <= i and all(tail[o] == rat(i - o - 1) for o in range(seq_len)):
+                longest = seq_len
+        if longest >= 0:
+            rep_limit = i - longest
+            break
+    if rep_limit < allowed:
+        return out
+    count = [0] * last_n_repeat
+    last = last_n_repeat - 1
+    rt = lt = 0
+    for k in range(1, last_n_repeat):
+        if k > rt:
+            n = 0
+            while n + k < last_n_repeat and rat(n) == rat(n + k):
+                n += 1
+            count[last - k] = min(n, rep_limit)
+            if n > 0:
+                lt, rt = k, k + n - 1
+        else:
+            p = k - lt
+            right_part_len = rt - k + 1
+            if count[last - p] < right_part_len:
+                count[last - k] = min(count[last - p], rep_limit)
+            else:
+                i = rt + 1
+                while i < last_n_repeat and rat(i) == rat(i - k):
+                    i += 1
+                count[last - k] = min(i - k, rep_limit)
+                lt, rt = k, i - 1
+    max_repeat: dict[int, int] = {}
+    for i in range(last_n_repeat - 1):
+        if count[i] >= allowed:
+            tok = rat(last_n_repeat - 2 - i)
+            if tok not in max_repeat or max_repeat[tok] < count[i]:
+                max_repeat[tok] = count[i]
+    max_exponent = int(F32(88.7228391) / F32(np.log(F32(base)))) if base > 1.000001 else 0
+    for tok, rep in max_repeat.items():
+        if any(len(t) == 0 for t in processed.get(tok, [])):
+            continue
+        e = rep - allowed
+        if max_exponent > 0 and e > max_exponent:
+            e = max_exponent
+        out[tok] = float(F32(F32(out[tok]) - F32(F32(multiplier) * F32(base**e))))
+    return out
+
+
+@pytest.mark.parametrize("mod", impls(), ids=["reference", "accelerated"])
+def test_dry_hand_values(mod: Any) -> None:
+    hist = np.array([[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]])
+    z = np.ones((1, 5))
+    np.testing.assert_allclose(mod.dry_penalty(z, hist, multiplier=0.5, base=2.0), [[1, 1, -7, 1, 1]])  # 0.5 * 2^4
+    np.testing.assert_allclose(mod.dry_penalty(z, hist, multiplier=0.5, base=2.0, breakers=np.array([[3]])),
+                               [[1, 1, 0.5, 1, 1]])  # rep_limit 2
+    np.testing.assert_allclose(mod.dry_penalty(z, hist, multiplier=0.5, base=2.0, penalty_last_n=4), z)
+    np.testing.assert_allclose(mod.dry_penalty(z, hist, multiplier=0.0), z)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_dry_parity_llama_cpp(seed: int) -> None:
+    rng = np.random.default_rng(500 + seed)
+    v = int(rng.integers(2, 7))
+    t = int(rng.integers(0, 40))
+    motif = list(rng.integers(0, v, size=int(rng.integers(1, 5))))
+    hist = [int(motif[i % len(motif)]) if rng.random() < 0.85 else int(rng.integers(0, v)) for i in range(t)]
+    z = rng.normal(size=v).astype(np.float32).astype(np.float64)
+    multiplier = float(rng.choice([0.8, 1.0, 2.5]))
+    base = float(rng.choice([1.0, 1.75, 2.0]))
+    allowed = int(rng.choice([0, 1, 2, 3]))
+    last_n = int(rng.choice([-1, 0, 5, 16, 64]))
+    breakers: list[list[int]] = []
+    for _ in range(int(rng.integers(0, 3))):
+        breakers.append([int(x) for x in rng.integers(0, v, size=int(rng.integers(1, 3)))])
+    want = llama_dry(z, hist, multiplier, base, allowed, last_n, breakers)
+    barr = None
+    if breakers:
+        width = max(len(b) for b in breakers)
+        barr = np.array([b + [-1] * (width - len(b)) for b in breakers], dtype=np.int64)
+    h = np.array(hist, dtype=np.int64)
+    got_r = R.dry_penalty(z, h, multiplier=multiplier, base=base, allowed_length=allowed, penalty_last_n=last_n,
+                          breakers=barr)
+    got_a = A.dry_penalty(torch.tensor(z, dtype=torch.float32), torch.tensor(h), multiplier=multiplier, base=base,
+                          allowed_length=allowed, penalty_last_n=last_n,
+                          breakers=None if barr is None else torch.tensor(barr))
+    np.testing.assert_allclose(got_r, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got_a.double().numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_dry_exponent_clamp() -> None:
+    """base 10: max exponent int(88.7228391 / ln 10) = 38; a repeat of 60 with allowed 2 is clamped to 10^38."""
+    hist = np.array([0] * 62, dtype=np.int64)
+    y = R.dry_penalty(np.zeros(2), hist, multiplier=1.0, base=10.0)
+    assert y[0] == -1e38 and y[1] == 0.0
+
+
+@pytest.mark.parametrize("mod", impls(), ids=["reference", "accelerated"])
+def test_dry_errors(mod: Any) -> None:
+    z = np.zeros((2, 3))
+    with pytest.raises(DomainError, match="'history'"):
+        mod.dry_penalty(z, np.array([[0, 3], [1, 1]]), multiplier=1.0)
+    with pytest.raises(ShapeError, match="'history'"):
+        mod.dry_penalty(z, np.array([0, 1]), multiplier=1.0)
+    with pytest.raises(DomainError, match="'breakers'"):
+        mod.dry_penalty(z, np.zeros((2, 4), dtype=np.int64), multiplier=1.0, breakers=np.array([[-2]]))
+    with pytest.raises(ParameterError, match="'base'"):
+        mod.dry_penalty(z, np.zeros((2, 4), dtype=np.int64), multiplier=1.0, base=0.5)
+    with pytest.raises(ParameterError, match="'penalty_last_n'"):
+        mod.dry_penalty(z, np.zeros((2, 4), dtype=np.int64), multiplier=1.0, penalty_last_n=-2)

@@ -159,3 +159,78 @@ CURATED["mirostat_v1"] = (
     Curated("one candidate", "[-inf, 1, -inf]: k = 1, token 1, surprise 0; mu' = 2 + 0.1 * 5 = 2.5",
             {"logits": [[NEG, 1.0, NEG]], "uniforms": [0.7], "mu": [2.0]}, {}, {"tokens": [1], "mu": [2.5]}),
 )
+
+
+# --------------------------------------------------------------------------- dry_penalty
+
+
+@st.composite
+def _history(draw: st.DrawFn, v: int, t: int) -> list[int]:
+    """A history with repeats: a short motif repeated (with the odd substitution), or free tokens."""
+    if t == 0:
+        return []
+    if draw(st.integers(0, 3)) == 0:
+        return [int(x) for x in draw(st.lists(st.integers(0, v - 1), min_size=t, max_size=t))]
+    motif = draw(st.lists(st.integers(0, v - 1), min_size=1, max_size=min(4, t)))
+    out = [motif[i % len(motif)] for i in range(t)]
+    for _ in range(draw(st.integers(0, 2))):
+        out[draw(st.integers(0, t - 1))] = draw(st.integers(0, v - 1))
+    return out
+
+
+@st.composite
+def _dry_case(draw: st.DrawFn, spec: MethodSpec, dtype: str, small: bool = False) -> Case:
+    """Histories built from repeated motifs (so repeats longer than allowed_length occur), breakers (None, single
+    tokens, multi-token sequences right-padded with -1), every parameter over its domain with its edge values. In
+    float16 the base stays <= 2 so the largest penalty (multiplier base^(T - allowed)) stays inside the dtype."""
+    batch, v = draw(batch_and_vocab(small=small, min_v=2))
+    z = draw(logits_for((*batch, v), dtype), label="logits")
+    t = int(draw(st.one_of(st.sampled_from([10, 12, 8]), st.integers(0, 12)), label="T"))
+    n = int(np.prod(batch)) if batch else 1
+    hist = np.array([draw(_history(v, t)) for _ in range(n)], dtype=np.int64).reshape((*batch, t))
+    kind = draw(st.sampled_from(["none", "single", "multi", "multi"]))
+    breakers = None
+    if kind == "single":
+        breakers = np.array([[draw(st.integers(0, v - 1))]], dtype=np.int64)
+    elif kind == "multi":
+        rows_b = []
+        for _ in range(draw(st.integers(1, 3))):
+            q = draw(st.lists(st.integers(0, v - 1), min_size=1, max_size=3))
+            rows_b.append(q + [-1] * (3 - len(q)))
+        breakers = np.array(rows_b, dtype=np.int64)
+    top_base = 2.0 if dtype == "float16" else 3.0
+    params: dict[str, Any] = {
+        "multiplier": float(draw(st.one_of(st.sampled_from([0.8, 1.0, 0.0]), st.floats(0.01, 3.0)), label="mult")),
+        "base": float(draw(st.one_of(st.sampled_from([1.75, 1.0, 2.0]), st.floats(1.0, top_base)), label="base")),
+        "allowed_length": int(draw(st.sampled_from([2, 2, 0, 1, 3]), label="allowed")),
+        "penalty_last_n": int(draw(st.sampled_from([-1, -1, 0, 4, 8, 20]), label="last_n")),
+    }
+    inputs: dict[str, Any] = {"logits": z, "history": hist, "breakers": breakers}
+    dims: dict[str, Any] = {"...": batch, "V": v, "T": t}
+    if breakers is not None:
+        dims.update({"NB": breakers.shape[0], "L": breakers.shape[1]})
+    return Case(inputs, params, dims)
+
+
+CASES["dry_penalty"] = _dry_case
+CURATED["dry_penalty"] = (
+    Curated("a b c a b", "history 0 1 2 0 1, base 2, multiplier 1, allowed 2: the suffix (0 1) recurs before 2, so 2 "
+            "gets 1 * 2^0 = 1; nothing else extends a repeat of length >= 2",
+            {"logits": [[0.0, 0.0, 0.0, 0.0]], "history": [[0, 1, 2, 0, 1]]},
+            {"multiplier": 1.0, "base": 2.0}, {"logits": [[0.0, 0.0, -1.0, 0.0]]}),
+    Curated("longer repeat", "history 0 1 2 3 0 1 2 3 0 1: the suffix matches 6 tokens ending at position 5 (before 2) "
+            "and 2 tokens ending at 1 (before 2): 2 keeps 6, penalty 0.5 * 2^(6 - 2) = 8",
+            {"logits": [[1.0, 1.0, 1.0, 1.0, 1.0]], "history": [[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]]},
+            {"multiplier": 0.5, "base": 2.0}, {"logits": [[1.0, 1.0, -7.0, 1.0, 1.0]]}),
+    Curated("breaker caps the repeat", "same history, breaker (3) : its most recent occurrence is 2 tokens back "
+            "(position 7), so rep_limit = 2 and the count 6 is capped at 2: 2 gets 0.5 * 2^0 = 0.5",
+            {"logits": [[1.0, 1.0, 1.0, 1.0, 1.0]], "history": [[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]],
+             "breakers": [[3]]}, {"multiplier": 0.5, "base": 2.0}, {"logits": [[1.0, 1.0, 0.5, 1.0, 1.0]]}),
+    Curated("window", "same history, penalty_last_n = 4 (window 2 3 0 1): no suffix of length >= 2 recurs: identity",
+            {"logits": [[1.0, 1.0, 1.0, 1.0, 1.0]], "history": [[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]]},
+            {"multiplier": 0.5, "base": 2.0, "penalty_last_n": 4}, {"logits": [[1.0, 1.0, 1.0, 1.0, 1.0]]}),
+    Curated("multi-token breaker", "history 0 1 2 0 1 with breaker (2 0): complete at position 2, i = 2 from the end, "
+            "rep_limit = 2 - 1 = 1 < allowed 2: identity", {"logits": [[0.0, 0.0, 0.0]], "history": [[0, 1, 2, 0, 1]],
+                                                            "breakers": [[2, 0]]},
+            {"multiplier": 1.0, "base": 2.0}, {"logits": [[0.0, 0.0, 0.0]]}),
+)

@@ -133,3 +133,61 @@ MUTANTS["mirostat_v1"] = (
     Mutant("state_not_threaded", "mu re-initialised to 2 tau on every call (llama-cpp-python #914)",
            _v1(init_mu=True)),
 )
+
+
+# --------------------------------------------------------------------------- dry_penalty
+
+
+def _dry(*, first_breaker: bool = False, no_exempt: bool = False, off_by_one: bool = False,
+         window_plus: bool = False) -> Any:
+    def dry_penalty(logits: Any, history: Any, *, multiplier: float, base: float = 1.75, allowed_length: int = 2,
+                    penalty_last_n: int = -1, breakers: Any = None) -> Any:
+        z = _valid("dry_penalty", logits, multiplier=multiplier, base=base, allowed_length=allowed_length,
+                   penalty_last_n=penalty_last_n)
+        h = np.asarray(history)
+        seqs = [q for q in ([int(x) for x in r if x >= 0] for r in np.asarray(breakers)) if q] if breakers is not None \
+            else []
+        out = z.copy()
+        if multiplier == 0 or penalty_last_n == 0:
+            return out.astype(np.asarray(logits).dtype)
+        for idx in np.ndindex(*z.shape[:-1]):
+            full = [int(x) for x in h[idx]]
+            last = penalty_last_n + 1 if window_plus else penalty_last_n  # one token too many in the window
+            w = full if penalty_last_n == -1 else full[max(0, len(full) - last):]
+            n = len(w)
+            if n <= allowed_length:
+                continue
+            rep_limit = n
+            positions = range(n) if first_breaker else range(n - 1, -1, -1)  # the oldest breaker instead
+            for p in positions:
+                lengths = [len(q) - 1 for q in seqs if p + len(q) <= n and w[p:p + len(q)] == q]
+                if lengths:
+                    rep_limit = (n - 1 - p) - max(lengths)
+                    break
+            if rep_limit < allowed_length:
+                continue
+            best: dict[int, int] = {}
+            for i in range(n - 1):
+                run = 0
+                while run <= i and w[i - run] == w[n - 1 - run]:
+                    run += 1
+                c = min(run, rep_limit)
+                if c >= allowed_length:
+                    best[w[i + 1]] = max(best.get(w[i + 1], 0), c)
+            single = set() if no_exempt else {q[0] for q in seqs if len(q) == 1}
+            for tok, c in best.items():
+                if tok not in single:
+                    out[idx][tok] -= multiplier * base ** (c - allowed_length + (1 if off_by_one else 0))
+        return out.astype(np.asarray(logits).dtype)
+
+    return dry_penalty
+
+
+MUTANTS["dry_penalty"] = (
+    Mutant("oldest_breaker", "the oldest complete breaker sets rep_limit instead of the most recent (errata)",
+           _dry(first_breaker=True)),
+    Mutant("breakers_penalised", "single-token breakers are penalised like any token (errata)",
+           _dry(no_exempt=True)),
+    Mutant("exponent_off_by_one", "base^(n - allowed_length + 1)", _dry(off_by_one=True)),
+    Mutant("window_off_by_one", "penalty_last_n + 1 tokens searched", _dry(window_plus=True)),
+)
