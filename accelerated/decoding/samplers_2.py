@@ -138,8 +138,8 @@ def _shifted(w: Array, width: int, fill: int, xp: Any) -> Array:
     return xp.reshape(xp.take(wp, flat, axis=-1), (*w.shape[:-1], n, width))
 
 
-def dry_penalty(logits: Array, history: Array, *, multiplier: float, base: float = 1.75, allowed_length: int = 2,
-                penalty_last_n: int = -1, breakers: Array | None = None) -> Array:
+def dry_penalty(logits: Array, history: Array, multiplier: float, *, breakers: Array | None = None,
+                base: float = 1.75, allowed_length: int = 2, penalty_last_n: int = -1) -> Array:
     """DRY penalty, vectorised over rows: the repeat lengths of every position by one (L - 1, L) comparison, the
     most recent breaker by one (L, NB, L_b) comparison; memory O(T^2 + T V) per row. See
     :func:`reference.decoding.dry_penalty`."""

@@ -183,8 +183,9 @@ def _tokens(fn: str, name: str, x: npt.ArrayLike, low: int, high: int) -> npt.ND
     return np.asarray(a, dtype=np.int64)
 
 
-def dry_penalty(logits: npt.ArrayLike, history: npt.ArrayLike, *, multiplier: float, base: float = 1.75,
-                allowed_length: int = 2, penalty_last_n: int = -1, breakers: npt.ArrayLike | None = None) -> F64:
+def dry_penalty(logits: npt.ArrayLike, history: npt.ArrayLike, multiplier: float, *,
+                breakers: npt.ArrayLike | None = None, base: float = 1.75, allowed_length: int = 2,
+                penalty_last_n: int = -1) -> F64:
     r"""DRY, "don't repeat yourself": penalise the tokens that would extend a repeated suffix of the history.
 
     Peer: llama.cpp ``llama_sampler_dry_apply`` (src/llama-sampling.cpp at e19fb5f1a30c, ported from koboldcpp;

@@ -567,7 +567,7 @@ register(MethodSpec(
     inputs=(LOGITS, DRY_HISTORY, DRY_BREAKERS),
     params=(
         ParamSpec("multiplier", None, Interval(0.0, None), "penalty multiplier (0: off; llama.cpp CLI default 0)",
-                  required=True),
+                  positional=True, required=True),
         ParamSpec("base", 1.75, Interval(1.0, None), "exponential base (llama.cpp default 1.75)"),
         ParamSpec("allowed_length", 2, IntRange(0, None), "repeats up to this length are free (default 2)"),
         ParamSpec("penalty_last_n", -1, IntRange(-1, None), "window of history searched (-1: all, 0: off)"),

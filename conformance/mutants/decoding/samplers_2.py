@@ -140,8 +140,8 @@ MUTANTS["mirostat_v1"] = (
 
 def _dry(*, first_breaker: bool = False, no_exempt: bool = False, off_by_one: bool = False,
          window_plus: bool = False) -> Any:
-    def dry_penalty(logits: Any, history: Any, *, multiplier: float, base: float = 1.75, allowed_length: int = 2,
-                    penalty_last_n: int = -1, breakers: Any = None) -> Any:
+    def dry_penalty(logits: Any, history: Any, multiplier: float, *, breakers: Any = None, base: float = 1.75,
+                    allowed_length: int = 2, penalty_last_n: int = -1) -> Any:
         z = _valid("dry_penalty", logits, multiplier=multiplier, base=base, allowed_length=allowed_length,
                    penalty_last_n=penalty_last_n)
         h = np.asarray(history)
