@@ -401,3 +401,43 @@ def test_dynamic_temperature_errors(mod: Any) -> None:
         mod.dynamic_temperature(z, 1.0, candidates="all")
     with pytest.raises(DomainError, match="'logits'"):
         mod.dynamic_temperature(np.array([[0.0, math.nan]]), 1.0)
+
+
+# --------------------------------------------------------------------------- llama.cpp's own test vectors
+
+#: ggml-org/llama.cpp tests/test-sampling.cpp at 07e4038f07a83cd729bbac700e6681757b313b73 (read with the search tools):
+#: the expected probabilities below are copied from its main(); the logits are log of its input probabilities.
+UPSTREAM_TESTS = "07e4038f07a83cd729bbac700e6681757b313b73"
+
+
+def kept_probs(y: np.ndarray) -> np.ndarray:
+    fin = np.isfinite(y)
+    e = np.exp(y[fin] - y[fin].max())
+    return np.sort(e / e.sum())[::-1]
+
+
+@pytest.mark.parametrize(("threshold", "kept"), [(0.09, [3]), (0.19, [2, 3]), (0.29, [1, 2, 3]), (0.39, [0, 1, 2, 3])])
+def test_xtc_upstream_vectors(threshold: float, kept: list[int]) -> None:
+    """test_xtc({0.4, 0.3, 0.2, 0.1}, ..., p = 0.99, t): the chance of llama.cpp's seeded draw is <= 0.99, so u = 0."""
+    z = np.log(np.array([0.4, 0.3, 0.2, 0.1]))
+    for mod in impls():
+        y = np.asarray(mod.xtc_sampling(z, np.float64(0.0), 0.99, threshold))
+        np.testing.assert_array_equal(np.flatnonzero(np.isfinite(y)), kept)
+
+
+@pytest.mark.parametrize(("n", "expected"), [(1.0, [0.571429, 0.428571]), (0.0, [0.4, 0.3, 0.2, 0.1]),
+                                             (3.0, [0.4, 0.3, 0.2, 0.1])])
+def test_top_n_sigma_upstream_vectors(n: float, expected: list[float]) -> None:
+    z = np.log(np.array([0.1, 0.2, 0.3, 0.4]))
+    for mod in impls():
+        np.testing.assert_allclose(kept_probs(np.asarray(mod.top_n_sigma_sampling(z, n))), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("temp", "expected"), [(1.0, [0.4, 0.3, 0.2, 0.1]), (0.0, [1.0])])
+def test_dynamic_temperature_upstream_vectors(temp: float, expected: list[float]) -> None:
+    """test_temp_ext(..., temp, delta = 0, exponent = 1): plain temperature; temp = 0 is greedy (token 3)."""
+    z = np.log(np.array([0.1, 0.2, 0.3, 0.4]))
+    for mod in impls():
+        y = np.asarray(mod.dynamic_temperature(z, temp, delta=0.0, exponent=1.0))
+        np.testing.assert_allclose(kept_probs(y), expected, atol=1e-5)
+        assert np.isfinite(y[3])

@@ -391,3 +391,26 @@ def test_dry_errors(mod: Any) -> None:
         mod.dry_penalty(z, np.zeros((2, 4), dtype=np.int64), multiplier=1.0, base=0.5)
     with pytest.raises(ParameterError, match="'penalty_last_n'"):
         mod.dry_penalty(z, np.zeros((2, 4), dtype=np.int64), multiplier=1.0, penalty_last_n=-2)
+
+
+#: ggml-org/llama.cpp tests/test-sampling.cpp at 07e4038f07a83cd729bbac700e6681757b313b73: test_dry's cases, the
+#: expected probabilities (after the dist sampler's softmax) copied from its main().
+DRY_UPSTREAM = [
+    ([0.25] * 4, [0, 1], [0.25] * 4, 1.0, 1.1, 2, 4, []),
+    ([0.25] * 4, [0, 1, 2, 0, 1], [0.296923, 0.296923, 0.109232, 0.296923], 1.0, 1.1, 2, 5, []),
+    ([0.2] * 5, [0, 1, 3, 4, 0, 1], [0.2] * 5, 1.0, 1.1, 2, 6, [[3]]),
+    ([0.2] * 5, [0, 1, 2, 0, 1], [0.241818, 0.241818, 0.032727, 0.241818, 0.241818], 2.0, 1.1, 2, 5, []),
+    ([0.2] * 5, [0, 1, 2, 3, 4, 0, 1], [0.2] * 5, 1.0, 1.1, 4, 7, []),
+]
+
+
+@pytest.mark.parametrize("case", DRY_UPSTREAM, ids=[f"upstream-{i}" for i in range(len(DRY_UPSTREAM))])
+@pytest.mark.parametrize("mod", impls(), ids=["reference", "accelerated"])
+def test_dry_upstream_vectors(mod: Any, case: tuple[Any, ...]) -> None:
+    probs, hist, expected, mult, base, allowed, last_n, breakers = case
+    z = np.log(np.array(probs))
+    barr = np.array(breakers, dtype=np.int64) if breakers else None
+    y = np.asarray(mod.dry_penalty(z, np.array(hist, dtype=np.int64), mult, base=base, allowed_length=allowed,
+                                   penalty_last_n=last_n, breakers=barr))
+    e = np.exp(y - y.max())
+    np.testing.assert_allclose(e / e.sum(), expected, atol=1e-5)
