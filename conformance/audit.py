@@ -21,6 +21,8 @@ import importlib.metadata
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,31 @@ def audit_one(method_id: str, peer: Peer, *, profile: str = "ci") -> Verdict:
         return check(fn, method_id, backend=peer.backend, dtypes=peer.dtypes, params=peer.params, accept=accept,
                      class_axis=peer.class_axis, profile=profile)
 
+    with _torch_defaults():
+        return _verdict(verdict, run, peer, start)
+
+
+@contextmanager
+def _torch_defaults() -> Iterator[None]:
+    """torch's default distribution-argument validation during a peer run: ``torch.compile`` switches it off
+    process-wide (torch/_dynamo/eval_frame.py), which changes how some peers fail (HF's EtaLogitsWarper on an
+    empty batch), so verdicts would depend on what ran before."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    dist = torch.distributions.Distribution
+    previous = dist._validate_args
+    dist.set_default_validate_args(True)
+    try:
+        yield
+    finally:
+        dist.set_default_validate_args(previous)
+
+
+def _verdict(verdict: Verdict, run: Any, peer: Peer, start: float) -> Verdict:
     results = run(())
     if all(r.status == "pass" for r in results):
         verdict.status = "agrees"

@@ -254,7 +254,7 @@ def epo_update_policy_loss(old: torch.Tensor, lp: torch.Tensor, adv: torch.Tenso
 
 @pytest.mark.parametrize("max_epochs", [150, 10, 7, 2, 1, 0])
 def test_epo_phase_weight_matches_the_fork(max_epochs: int) -> None:
-    epochs = np.arange(-3, max_epochs + 4)
+    epochs = np.arange(-3, max_epochs + 4, dtype=np.float64)  # epoch is a float input (integer arrays raise)
     theirs = np.array([epo_weight(int(k), max_epochs) for k in epochs])
     np.testing.assert_allclose(R.epo_phase_weight(epochs, max_epochs=max_epochs), theirs, rtol=1e-15, atol=0)
     acc = A.epo_phase_weight(torch.tensor(epochs, dtype=torch.float64), max_epochs=max_epochs).numpy()

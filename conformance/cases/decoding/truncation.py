@@ -291,8 +291,9 @@ def _hf_peer(name: str, drop: tuple[str, ...] = (), **kw: Any) -> Peer:
 _TIES = ("HF sorts with torch.sort/topk, whose order among tied logits is unspecified; the rule is defined on "
          "values, so any choice among equal logits at the cut is correct")
 
-_EMPTY = ("raises RuntimeError on a batch of 0 rows (a reshape(-1) of an empty tensor inside the warper); an "
-          "empty batch is a legal input with an empty output")
+_EMPTY = ("raises RuntimeError on a batch of 0 rows (torch.distributions.Categorical's argument validation reshapes "
+          "the empty tensor; after torch.compile has switched validation off process-wide it returns the empty "
+          "output); an empty batch is a legal input with an empty output")
 
 PEERS = {
     "top_p_filter": (_hf_peer("TopPLogitsWarper",
