@@ -102,3 +102,36 @@ def logit_rows_expr(sym_row: Any, val_row: np.ndarray[Any, Any], temperature: fl
     lse = sp.log(sum((sp.exp(y) for y in ys if y is not None), sp.Integer(0)))
     return [None if y is None else y - lse for y in ys], lse
 
+
+
+# --------------------------------------------------------------------------- property bundle of symmetric divergences
+
+
+def symmetric_divergence_properties(symbol: str, disjoint_value: Any, disjoint_text: str) -> tuple[Any, ...]:
+    """The properties every symmetric divergence of two probability inputs ``p``, ``q`` shares: symmetry,
+    zero on ``(p, p)`` and a known value on disjoint one-hot rows (``disjoint_value(params)``)."""
+    from spec.model import Property, PropertyContext
+
+    def symmetric(ctx: PropertyContext) -> None:
+        (d,) = ctx.call()
+        (r,) = ctx.call(p=ctx.inputs["q"], q=ctx.inputs["p"])
+        assert ctx.close(r, d, 2), f"{symbol} not symmetric: {d} vs {r}"
+
+    def self_zero(ctx: PropertyContext) -> None:
+        (d,) = ctx.call(q=ctx.inputs["p"])
+        assert np.all(np.abs(d) <= ctx.slack()), f"{symbol}(p, p) != 0: {d}"
+
+    def disjoint(ctx: PropertyContext) -> None:
+        shape = ctx.inputs["p"].shape
+        if shape[-1] < 2:
+            ctx.skip("V = 1: no disjoint supports")
+        p, q = np.zeros(shape), np.zeros(shape)
+        p[..., 0] = 1.0
+        q[..., -1] = 1.0
+        (d,) = ctx.call(p=p, q=q)
+        want = float(disjoint_value(ctx.params))
+        assert ctx.close(d, np.full(d.shape, want)), f"disjoint supports give {symbol} = {want}, got {d}"
+
+    return (Property("symmetric", f"{symbol}(p, q) = {symbol}(q, p)", symmetric),
+            Property("self_zero", f"{symbol}(p, p) = 0", self_zero),
+            Property("disjoint_maximum", f"disjoint one-hot rows give {disjoint_text}", disjoint))

@@ -18,6 +18,7 @@ from spec.categorical._common import (
     logit_rows_expr,
     out_shape,
     row_shift,
+    symmetric_divergence_properties,
     unit,
 )
 from spec.model import (
@@ -284,30 +285,6 @@ def _js_bounds(ctx: PropertyContext) -> None:
         f"JS outside [{lo_b}, {hi_b}]: {d}"
 
 
-def _js_symmetric(ctx: PropertyContext) -> None:
-    (d,) = ctx.call()
-    (dr,) = ctx.call(p=ctx.inputs["q"], q=ctx.inputs["p"])
-    assert ctx.close(dr, d, 2), f"JS not symmetric: {d} vs {dr}"
-
-
-def _js_self(ctx: PropertyContext) -> None:
-    (d,) = ctx.call(q=ctx.inputs["p"])
-    assert np.all(np.abs(d) <= ctx.slack()), f"JS(p, p) != 0: {d}"
-
-
-def _js_disjoint(ctx: PropertyContext) -> None:
-    shape = ctx.inputs["p"].shape
-    if shape[-1] < 2:
-        ctx.skip("V = 1: no disjoint supports")
-    p = np.zeros(shape)
-    q = np.zeros(shape)
-    p[..., 0] = 1.0
-    q[..., -1] = 1.0
-    (d,) = ctx.call(p=p, q=q)
-    hi = math.log(2.0) / unit(ctx.params)
-    assert ctx.close(d, np.full(d.shape, hi)), f"disjoint supports give JS = log 2, got {d}"
-
-
 register(MethodSpec(
     id="js_divergence",
     family="categorical",
@@ -326,9 +303,7 @@ register(MethodSpec(
     outputs=(OutputSpec("js", "JS divergence per row", shape=("...",), scale=log_size("p", base="base")),),
     properties=(
         Property("bounds", "0 <= JS <= log 2", _js_bounds),
-        Property("symmetric", "JS(p, q) = JS(q, p)", _js_symmetric),
-        Property("self_zero", "JS(p, p) = 0", _js_self),
-        Property("disjoint_maximum", "disjoint one-hot rows give log 2", _js_disjoint),
+        *symmetric_divergence_properties("JS", lambda params: math.log(2.0) / unit(params), "log 2 (in the base)"),
     ),
     branches=BRANCHES['js_divergence'],
     tolerance=default_tolerance(),

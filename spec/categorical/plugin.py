@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from spec.categorical._common import AXIS, BASE, SHANNON_1948, unit
+from spec.categorical._common import AXIS, BASE, SHANNON_1948, symmetric_divergence_properties, unit
 from spec.model import (
     UNIT_SCALE,
     Branch,
@@ -161,29 +161,6 @@ def _he_bounds(ctx: PropertyContext) -> None:
     assert np.all(h >= -ctx.slack()) and np.all(h <= 1 + ctx.slack()), f"Hellinger distance outside [0, 1]: {h}"
 
 
-def _he_symmetric(ctx: PropertyContext) -> None:
-    (h,) = ctx.call()
-    (r,) = ctx.call(p=ctx.inputs["q"], q=ctx.inputs["p"])
-    assert ctx.close(r, h, 2), f"not symmetric: {h} vs {r}"
-
-
-def _he_self(ctx: PropertyContext) -> None:
-    (h,) = ctx.call(q=ctx.inputs["p"])
-    assert np.all(np.abs(h) <= ctx.slack()), f"H(p, p) != 0: {h}"
-
-
-def _he_disjoint(ctx: PropertyContext) -> None:
-    shape = ctx.inputs["p"].shape
-    if shape[-1] < 2:
-        ctx.skip("V = 1: no disjoint supports")
-    p = np.zeros(shape)
-    q = np.zeros(shape)
-    p[..., 0] = 1.0
-    q[..., -1] = 1.0
-    (h,) = ctx.call(p=p, q=q)
-    assert ctx.close(h, np.ones(h.shape)), f"disjoint supports give H = 1, got {h}"
-
-
 def _he_bhattacharyya(ctx: PropertyContext) -> None:
     p = np.asarray(ctx.inputs["p"], dtype=np.float64)
     q = np.asarray(ctx.inputs["q"], dtype=np.float64)
@@ -220,9 +197,7 @@ register(MethodSpec(
     outputs=(OutputSpec("distance", "Hellinger distance per row", shape=("...",), scale=UNIT_SCALE),),
     properties=(
         Property("bounds", "0 <= H <= 1", _he_bounds),
-        Property("symmetric", "H(p, q) = H(q, p)", _he_symmetric),
-        Property("self_zero", "H(p, p) = 0", _he_self),
-        Property("disjoint_one", "disjoint one-hot rows give 1", _he_disjoint),
+        *symmetric_divergence_properties("H", lambda params: 1.0, "1"),
         Property("bhattacharyya", "H² = 1 − Σ √(p q)", _he_bhattacharyya),
     ),
     branches=(

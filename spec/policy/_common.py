@@ -20,6 +20,7 @@ from spec.model import (
     OutputSpec,
     Paper,
     ParamSpec,
+    Property,
     PropertyContext,
     Scale,
 )
@@ -208,3 +209,20 @@ def clip_sides(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[bo
     hi = 1.0 + float(params.get("clip_high", 0.2))
     lo = 1.0 - float(params.get("clip_low", 0.2))
     return bool(np.any(valid & (adv > 0) & (ratio > hi))), bool(np.any(valid & (adv < 0) & (ratio < lo)))
+
+
+def per_token_definition(description: str, tokens: Any) -> Property:
+    """The ``definition`` property every policy loss shares: ``mode='none'`` equals ``tokens(inputs, params)``
+    (the per-token formula) and every other mode is that per-token loss aggregated by ``aggregate``."""
+
+    def check(ctx: PropertyContext) -> None:
+        (tok,) = ctx.call(mode="none")
+        expect = tokens(ctx.inputs, ctx.params)
+        assert ctx.close(tok, expect, factor=2), f"per-token loss {tok} != definition {expect}"
+        mode = ctx.params.get("mode", "token-mean")
+        if mode != "none":
+            (agg,) = ctx.call()
+            ref = np_aggregate(np.asarray(tok, dtype=np.float64), ctx.inputs["mask"], mode)
+            assert ctx.close(agg, ref, factor=4), f"{mode} of the per-token loss {ref} != loss {agg}"
+
+    return Property("definition", description, check)

@@ -45,7 +45,7 @@ from spec.policy._common import (
     loss_mode,
     loss_output,
     masked_irrelevant_factory,
-    np_aggregate,
+    per_token_definition,
     ppo_tokens,
     valid_mask,
 )
@@ -317,17 +317,6 @@ def _lp_reg_problem(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Sym
     return problem({"log_prob": sym}, out, bind(sym, lp))
 
 
-def _lp_reg_definition(ctx: PropertyContext) -> None:
-    (tok,) = ctx.call(mode="none")
-    expect = lp_reg_tokens(ctx.inputs, ctx.params)
-    assert ctx.close(tok, expect, factor=2), f"per-token Lp-Reg loss {tok} != definition {expect}"
-    mode = ctx.params.get("mode", "token-mean")
-    if mode != "none":
-        (agg,) = ctx.call()
-        ref = np_aggregate(np.asarray(tok, dtype=np.float64), ctx.inputs["mask"], mode)
-        assert ctx.close(agg, ref, factor=4), f"{mode} of the per-token loss {ref} != loss {agg}"
-
-
 def _lp_reg_reduces_to_ppo(ctx: PropertyContext) -> None:
     """ρ = 0 on both sides gives k = max(1, 0) = 1 ≤ 1: nothing is regularised, plain PPO-clip."""
     i, p = ctx.inputs, ctx.params
@@ -458,8 +447,8 @@ register(MethodSpec(
         EMPTY_MASK,
     ),
     properties=(
-        Property("definition", "per-token loss equals the code's formula and aggregates by `aggregate`",
-                 _lp_reg_definition),
+        per_token_definition("per-token loss equals the code's formula and aggregates by `aggregate`",
+                             lp_reg_tokens),
         Property("reduces_to_ppo", "ρ = 0 on both sides gives PPO-clip", _lp_reg_reduces_to_ppo),
         Property("strict_proxy_comparison", "proxy = log π selects nothing (log π < proxy is strict)",
                  _lp_reg_proxy_above_raises),
@@ -670,17 +659,6 @@ def steer_tokens(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> F64:
     return np.asarray(ppo * np_steer_weights(i, p), dtype=np.float64)
 
 
-def _steer_definition(ctx: PropertyContext) -> None:
-    (tok,) = ctx.call(mode="none")
-    expect = steer_tokens(ctx.inputs, ctx.params)
-    assert ctx.close(tok, expect, factor=2), f"per-token STEER loss {tok} != w·dual-clip PPO {expect}"
-    mode = ctx.params.get("mode", "token-mean")
-    if mode != "none":
-        (agg,) = ctx.call()
-        ref = np_aggregate(np.asarray(tok, dtype=np.float64), ctx.inputs["mask"], mode)
-        assert ctx.close(agg, ref, factor=4), f"{mode} of the per-token loss {ref} != loss {agg}"
-
-
 def _steer_unit(ctx: PropertyContext) -> None:
     """w_min = w_max = 1 is verl's dual-clip PPO with clip-higher."""
     i, p = ctx.inputs, ctx.params
@@ -766,7 +744,7 @@ register(MethodSpec(
         EMPTY_MASK,
     ),
     properties=(
-        Property("definition", "per-token loss = w · dual-clip PPO, aggregated by `aggregate`", _steer_definition),
+        per_token_definition("per-token loss = w · dual-clip PPO, aggregated by `aggregate`", steer_tokens),
         Property("unit_weights_is_ppo", "w_min = w_max = 1 gives verl's dual-clip PPO with clip-higher", _steer_unit),
         Property("masked_values_irrelevant", "inputs at masked positions do not matter",
                  masked_irrelevant_factory(("log_prob", "old_log_prob", "advantages", "entropy"))),
